@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench kafka-up kafka-down clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nhi demo --db demo.duckdb
+
+# The suite runs against a real Kafka broker: NHI_KAFKA_BOOTSTRAP if set, else a local one started here.
+test: $(STAMP)
+	@if [ -z "$$NHI_KAFKA_BOOTSTRAP" ]; then $(MAKE) --no-print-directory kafka-up; fi
+	@bs=$${NHI_KAFKA_BOOTSTRAP:-$$(cat .kafka/bootstrap 2>/dev/null)}; \
+	  NHI_KAFKA_BOOTSTRAP=$$bs $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ -z "$$NHI_KAFKA_BOOTSTRAP" ] && [ -z "$$KEEP_KAFKA" ]; then $(MAKE) --no-print-directory kafka-down; fi; \
+	  exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check ingest streams store queries nhi bench tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench engine --json
+
+kafka-up: $(STAMP)
+	$(BIN)/python .ci/kafka/broker.py up
+
+kafka-down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python .ci/kafka/broker.py down; fi
+
+clean: kafka-down
+	rm -rf $(VENV) .kafka .pytest_cache .mypy_cache .ruff_cache demo.duckdb

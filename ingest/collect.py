@@ -1,0 +1,102 @@
+"""Raw records -> canonical events or rejects. The one place a parser's failure is caught."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from ingest.errors import NhiError, RecordRejected
+from ingest.events import Event
+from ingest.formats import AUTO, FORMATS
+from ingest.parsing import Format, ParseContext
+from ingest.rejects import Reject
+from ingest.secrets import scrub, scrub_text
+from ingest.sources import NOT_JSON, RawRecord
+from streams.settings import Settings
+
+RAW_LIMIT = 65536  # bytes of a rejected record kept in the reject row
+
+
+def resolve_format(name: str) -> Format | None:
+    """The named format, or None for auto. Unknown names are a clear error."""
+    if name == AUTO:
+        return None
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise NhiError(f"unknown format {name!r}; choose one of: {', '.join([*FORMATS, AUTO])}") from None
+
+
+class Collector:
+    """Parses records with one format (or sniffs with auto), counting what it made."""
+
+    def __init__(self, format_name: str, settings: Settings, options: dict[str, str] | None = None) -> None:
+        self.fixed = resolve_format(format_name)
+        self.format_name = format_name
+        self.settings = settings
+        self.options = options or {}
+        self.records = 0
+        self.events = 0
+        self.rejects = 0
+        self._last_auto: Format | None = None
+
+    def _sniff(self, rec: RawRecord) -> Format | None:
+        # Files rarely mix formats, so the last match is tried first.
+        value = rec.value if rec.value is not NOT_JSON else rec.text
+        last = self._last_auto
+        if last is not None and _accepts(last, rec) and last.sniff(value):
+            return last
+        for fmt in FORMATS.values():
+            if fmt is not last and _accepts(fmt, rec) and fmt.sniff(value):
+                self._last_auto = fmt
+                return fmt
+        return None
+
+    def parse(self, rec: RawRecord) -> list[Event] | Reject:
+        self.records += 1
+        fmt = self.fixed if self.fixed is not None else self._sniff(rec)
+        name = fmt.name if fmt is not None else self.format_name
+        try:
+            if fmt is None:
+                reason = rec.error or "format not recognised by --format auto (no parser claims this record)"
+                raise RecordRejected(reason)
+            if fmt.decode == "json":
+                if rec.value is NOT_JSON:
+                    raise RecordRejected(rec.error or "not valid JSON")
+                value = rec.value
+            else:
+                value = rec.text
+            ctx = ParseContext(self.settings, rec.location, self.options)
+            events = fmt.parse(value, ctx)
+        except RecordRejected as exc:
+            return self._reject(rec, exc.reason, name)
+        except Exception as exc:  # a parser bug must not stop the run; the record is kept
+            return self._reject(rec, f"parser error ({type(exc).__name__}): {exc}", name)
+        self.events += len(events)
+        return events
+
+    def _reject(self, rec: RawRecord, reason: str, source: str) -> Reject:
+        self.rejects += 1
+        return Reject(raw=safe_raw(rec, self.settings.fingerprint_key), reason=reason, source=source, location=rec.location)
+
+    def run(self, records: Iterable[RawRecord]) -> Iterator[Event | Reject]:
+        for rec in records:
+            out = self.parse(rec)
+            if isinstance(out, Reject):
+                yield out
+            else:
+                yield from out
+
+
+def _accepts(fmt: Format, rec: RawRecord) -> bool:
+    return fmt.decode == "text" or rec.value is not NOT_JSON
+
+
+def safe_raw(rec: RawRecord, key: str) -> str:
+    """The record as text with secrets fingerprinted, cut to RAW_LIMIT."""
+    if rec.value is not NOT_JSON:
+        text = orjson.dumps(scrub(rec.value, key)).decode()
+    else:
+        text = scrub_text(rec.text, key)
+    return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "...[truncated]"

@@ -1,0 +1,641 @@
+#!/usr/bin/env python3
+"""A real, local, single-node Apache Kafka (KRaft) broker for tests and CI, without Docker.
+
+    python .ci/kafka/broker.py up       # start (or reuse) a broker; prints host:port on stdout
+    python .ci/kafka/broker.py status   # exit 0 and print host:port when a healthy broker runs
+    python .ci/kafka/broker.py down     # stop it and delete .kafka/ (the jar cache is kept)
+
+The broker jars come from Maven Central via .ci/kafka/pom.xml (Maven's ~/.m2 plus a per-version copy
+under ~/.cache/nhi-evidence make repeat runs fast). State lives in <repo>/.kafka/: bootstrap, pid,
+server.properties, log4j2.properties, broker.log and data/.
+
+Stdlib only on purpose: it runs before (and independently of) the project's own dependencies.
+
+Environment overrides:
+    NHI_KAFKA_VERSION        Kafka version to fetch (default: KAFKA_VERSION below)
+    NHI_KAFKA_CACHE_DIR      jar cache root (default: $XDG_CACHE_HOME or ~/.cache, then /nhi-evidence)
+    NHI_KAFKA_START_TIMEOUT  seconds to wait for the broker to answer metadata (default 60)
+    NHI_KAFKA_HEAP           JVM max heap (default 512m)
+    JAVA_HOME / MVN          which java / mvn to use
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+# 4.1.x: the newest line whose broker runs on Java 17 (what CI and dev machines have) and whose
+# StorageTool supports `--standalone` dynamic quorums. Keep in sync with pom.xml's default.
+KAFKA_VERSION = "4.1.1"
+# log4j-slf4j2-impl gives the broker a real log; broker.log is what we print when startup fails.
+LOG4J_VERSION = "2.25.2"
+MIN_JAVA = 17
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+POM = HERE / "pom.xml"
+STATE_DIR = REPO_ROOT / ".kafka"
+HOST = "127.0.0.1"
+NODE_ID = 1
+STOP_TIMEOUT_S = 30.0
+
+# Kafka wire protocol constants for the readiness probe.
+API_VERSIONS = 18
+METADATA = 3
+# Kafka 4 dropped Metadata < v4 (KIP-896); v9+ switch to "flexible" encodings we don't want to hand-roll.
+METADATA_MIN_V, METADATA_MAX_V = 4, 8
+
+
+def log(msg: str) -> None:
+    print(f"[kafka] {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg: str, code: int = 1) -> NoReturn:
+    log(f"ERROR: {msg}")
+    sys.exit(code)
+
+
+@dataclass(frozen=True)
+class State:
+    """Paths of one broker's state under .kafka/."""
+
+    root: Path
+
+    @property
+    def bootstrap(self) -> Path:
+        return self.root / "bootstrap"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "pid"
+
+    @property
+    def server_properties(self) -> Path:
+        return self.root / "server.properties"
+
+    @property
+    def log4j2(self) -> Path:
+        return self.root / "log4j2.properties"
+
+    @property
+    def broker_log(self) -> Path:
+        return self.root / "broker.log"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+
+# --------------------------------------------------------------------------------------------- locking
+
+
+def cache_root() -> Path:
+    env = os.environ.get("NHI_KAFKA_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "nhi-evidence"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise concurrent `up`/`down` (parallel make, pytest sessions) on one checkout or one cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def repo_lock() -> contextlib.AbstractContextManager[None]:
+    # Outside .kafka/ because `down` deletes that directory while holding the lock.
+    key = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:16]
+    return file_lock(cache_root() / "locks" / f"broker-{key}.lock")
+
+
+# ------------------------------------------------------------------------------------------ toolchain
+
+
+def java_bin() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        die(f"java not found: install a JDK >= {MIN_JAVA} (Kafka 4 brokers need Java {MIN_JAVA}+)")
+    return found
+
+
+def check_java(java: str) -> None:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        log(f"could not parse `java -version` output; continuing: {out.strip()[:200]}")
+        return
+    major = int(m.group(1))
+    if major == 1 and m.group(2):  # "1.8.0_x" style
+        major = int(m.group(2))
+    if major < MIN_JAVA:
+        die(f"{java} is Java {major}; Kafka {kafka_version()} brokers need Java {MIN_JAVA}+ (set JAVA_HOME)")
+
+
+def kafka_version() -> str:
+    return os.environ.get("NHI_KAFKA_VERSION", KAFKA_VERSION)
+
+
+def ensure_jars() -> Path:
+    """Return a directory holding the broker's full runtime classpath, fetching it once per version+pom."""
+    version = kafka_version()
+    home = cache_root() / f"kafka-{version}"
+    lib = home / "lib"
+    marker = home / "complete"
+    # The pom's hash is part of the key so editing it (say a log4j bump) refreshes the cache.
+    want = hashlib.sha256(POM.read_bytes() + f"{version}|{LOG4J_VERSION}".encode()).hexdigest()
+
+    def ready() -> bool:
+        return (
+            marker.exists()
+            and marker.read_text().strip() == want
+            and (lib / f"kafka_2.13-{version}.jar").exists()
+        )
+
+    if ready():
+        log(f"jars: cached Kafka {version} in {lib}")
+        return lib
+    with file_lock(cache_root() / "locks" / f"kafka-{version}.lock"):
+        if ready():  # another process fetched it while we waited
+            return lib
+        mvn = os.environ.get("MVN") or shutil.which("mvn")
+        if not mvn:
+            die("mvn not found: Maven fetches the Kafka jars from Maven Central (apt install maven)")
+        tmp = home / f"lib.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        log(f"jars: fetching Kafka {version} with Maven into {lib} (first run only)")
+        t0 = time.monotonic()
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            f"-Dkafka.version={version}",
+            f"-Dlog4j.version={LOG4J_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not (tmp / f"kafka_2.13-{version}.jar").exists():
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            shutil.rmtree(tmp, ignore_errors=True)
+            die(f"Maven could not fetch org.apache.kafka:kafka_2.13:{version} (exit {proc.returncode})")
+        shutil.rmtree(lib, ignore_errors=True)
+        tmp.rename(lib)
+        marker.write_text(want + "\n")
+        n = len(list(lib.glob("*.jar")))
+        log(f"jars: {n} jars in {time.monotonic() - t0:.1f}s")
+    return lib
+
+
+# ------------------------------------------------------------------------------------- wire-protocol probe
+
+
+class ProbeError(Exception):
+    pass
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ProbeError("connection closed by broker")
+        buf += chunk
+    return bytes(buf)
+
+
+def _call(sock: socket.socket, api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """One request/response round trip using request header v1 and response header v0 (non-flexible)."""
+    client_id = b"nhi-broker-probe"
+    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+    resp = _recv_exact(sock, size)
+    (cid,) = struct.unpack_from(">i", resp, 0)
+    if cid != correlation_id:
+        raise ProbeError(f"correlation id mismatch {cid} != {correlation_id}")
+    return resp[4:]
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def int16(self) -> int:
+        (v,) = struct.unpack_from(">h", self.data, self.pos)
+        self.pos += 2
+        return int(v)
+
+    def int32(self) -> int:
+        (v,) = struct.unpack_from(">i", self.data, self.pos)
+        self.pos += 4
+        return int(v)
+
+    def string(self) -> str | None:
+        n = self.int16()
+        if n < 0:
+            return None
+        s = self.data[self.pos : self.pos + n].decode()
+        self.pos += n
+        return s
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    brokers: list[tuple[int, str, int]]
+    cluster_id: str | None
+    controller_id: int
+
+
+def probe(bootstrap: str, timeout: float = 2.0) -> ClusterInfo:
+    """Ask the broker for cluster metadata over the Kafka protocol; raises ProbeError/OSError when not ready.
+
+    A TCP connect alone is not enough: the socket opens before the broker has joined the KRaft quorum and
+    been unfenced, and clients would then see NOT_CONTROLLER / empty metadata.
+    """
+    host, _, port = bootstrap.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        r = _Reader(_call(sock, API_VERSIONS, 0, 1, b""))
+        err = r.int16()
+        if err != 0:
+            raise ProbeError(f"ApiVersions error {err}")
+        ranges = {}
+        for _ in range(r.int32()):
+            key, lo, hi = r.int16(), r.int16(), r.int16()
+            ranges[key] = (lo, hi)
+        if METADATA not in ranges:
+            raise ProbeError("broker does not advertise Metadata")
+        lo, hi = ranges[METADATA]
+        version = min(hi, METADATA_MAX_V)
+        if version < max(lo, METADATA_MIN_V):
+            raise ProbeError(f"no common Metadata version (broker {lo}..{hi})")
+        # topics: empty array (= none; we only want brokers), allow_auto_topic_creation=false,
+        # and for v8 the two include_*_authorized_operations booleans.
+        body = struct.pack(">i?", 0, False) + (b"\x00\x00" if version >= 8 else b"")
+        r = _Reader(_call(sock, METADATA, version, 2, body))
+        r.int32()  # throttle_time_ms
+        brokers = []
+        for _ in range(r.int32()):
+            node_id, bhost, bport = r.int32(), r.string() or "", r.int32()
+            r.string()  # rack
+            brokers.append((node_id, bhost, bport))
+        cluster_id = r.string()
+        controller_id = r.int32()
+    if not brokers or controller_id < 0:
+        raise ProbeError("broker is up but not yet registered/unfenced")
+    return ClusterInfo(brokers, cluster_id, controller_id)
+
+
+def is_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
+    try:
+        probe(bootstrap, timeout)
+    except (OSError, ProbeError, struct.error, ValueError):
+        return False
+    return True
+
+
+# -------------------------------------------------------------------------------------------- process
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        pass
+    # No /proc (macOS): fall back to ps.
+    out = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip()
+
+
+def broker_pid(state: State) -> int | None:
+    """The pid from .kafka/pid if that process is alive *and* is our broker (pids get reused)."""
+    raw = read_text(state.pid)
+    if not raw or not raw.isdigit():
+        return None
+    pid = int(raw)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    cmd = _cmdline(pid)
+    if "kafka.Kafka" not in cmd or str(state.server_properties) not in cmd:
+        return None
+    return pid
+
+
+def free_port() -> int:
+    # Bind-then-release; the tiny window before Kafka binds is acceptable for a dev/test broker.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def random_cluster_id() -> str:
+    """Kafka's Uuid.randomUuid() format: 22-char url-safe base64, never starting with '-'."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+def write_configs(state: State, broker_port: int, controller_port: int) -> None:
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        # Dynamic quorum (KIP-853) bootstrapped by `format --standalone`; the static
+        # controller.quorum.voters form must not be set alongside it.
+        "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(state.data),
+        # Single node: every internal topic must fit on one replica.
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        # Fewer internal partitions = much faster first consumer-group / transaction use in tests.
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.num.partitions": "5",
+        # Tests create many short-lived groups; don't wait 3 s for more members to join.
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "delete.topic.enable": "true",
+        "num.partitions": "1",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        # Compacted topics (Faust changelogs) need the cleaner; its default 128 MiB dedupe buffer is a
+        # quarter of our heap, so shrink it.
+        "log.cleaner.enable": "true",
+        "log.cleaner.threads": "1",
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        "log.cleaner.backoff.ms": "1000",
+        # Small segments so compaction has closed segments to work on in short tests.
+        "log.segment.bytes": str(16 * 1024 * 1024),
+        "log.retention.hours": "24",
+    }
+    state.server_properties.write_text(
+        "# Generated by .ci/kafka/broker.py; rewritten on every `up`.\n"
+        + "".join(f"{k}={v}\n" for k, v in props.items())
+    )
+    # Console only: stdout is redirected to broker.log. Quiet the per-request and state-change chatter.
+    state.log4j2.write_text(
+        "status = warn\n"
+        "appender.console.type = Console\n"
+        "appender.console.name = STDOUT\n"
+        "appender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+        "rootLogger.level = INFO\n"
+        "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+        "logger.request.name = kafka.request.logger\n"
+        "logger.request.level = WARN\n"
+        "logger.state.name = state.change.logger\n"
+        "logger.state.level = WARN\n"
+        "logger.cleaner.name = kafka.log.LogCleaner\n"
+        "logger.cleaner.level = WARN\n"
+    )
+
+
+def jvm_args(state: State, lib: Path) -> list[str]:
+    return [
+        java_bin(),
+        f"-Xmx{os.environ.get('NHI_KAFKA_HEAP', '512m')}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        "-Djava.net.preferIPv4Stack=true",
+        f"-Dlog4j2.configurationFile={state.log4j2}",
+        "-cp",
+        f"{lib}/*",
+    ]
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no broker log)"
+
+
+def stop_pid(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM (graceful: Kafka flushes and closes its logs), then SIGKILL the whole process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # Reap it if it is our child (only when `up` fails); otherwise this is a no-op.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    log(f"broker pid {pid} ignored SIGTERM for {timeout:.0f}s; sending SIGKILL")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def healthy_address(state: State) -> str | None:
+    addr = read_text(state.bootstrap)
+    if addr and broker_pid(state) is not None and is_healthy(addr):
+        return addr
+    return None
+
+
+def cmd_up(state: State) -> int:
+    t_start = time.monotonic()
+    with repo_lock():
+        addr = healthy_address(state)
+        if addr:
+            log(f"already running at {addr} (pid {read_text(state.pid)})")
+            print(addr)
+            return 0
+        # Anything left over (crashed broker, stale pid, half-written dirs) is discarded: tests want a clean slate.
+        _teardown(state, quiet=True)
+
+        java = java_bin()
+        check_java(java)
+        lib = ensure_jars()
+
+        state.root.mkdir(parents=True, exist_ok=True)
+        state.data.mkdir()
+        broker_port = free_port()
+        controller_port = free_port()
+        while controller_port == broker_port:
+            controller_port = free_port()
+        addr = f"{HOST}:{broker_port}"
+        write_configs(state, broker_port, controller_port)
+        base = jvm_args(state, lib)
+
+        cluster_id = random_cluster_id()
+        log(f"format: cluster {cluster_id}, log.dirs {state.data}")
+        fmt = subprocess.run(
+            [
+                *base,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(state.server_properties),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if fmt.returncode != 0:
+            sys.stderr.write(fmt.stdout[-4000:] + fmt.stderr[-4000:])
+            die(f"kafka-storage format failed (exit {fmt.returncode})")
+
+        log(f"start: broker {addr}, controller {HOST}:{controller_port}, log {state.broker_log}")
+        with state.broker_log.open("ab") as out:
+            # New session: the broker survives this script (and make) exiting, and down can kill its group.
+            proc = subprocess.Popen(
+                [*base, "kafka.Kafka", str(state.server_properties)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=state.root,
+                start_new_session=True,
+            )
+        state.pid.write_text(f"{proc.pid}\n")
+
+        budget = float(os.environ.get("NHI_KAFKA_START_TIMEOUT", "60"))
+        deadline = time.monotonic() + budget
+        last_err = "no attempt"
+        while True:
+            if proc.poll() is not None:
+                log(
+                    f"broker exited with code {proc.returncode} during startup; last lines of {state.broker_log}:"
+                )
+                sys.stderr.write(tail(state.broker_log) + "\n")
+                _teardown(state, quiet=True, keep_log=True)
+                return 1
+            try:
+                info = probe(addr)
+                break
+            except (OSError, ProbeError, struct.error, ValueError) as exc:
+                last_err = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                log(f"broker not ready after {budget:.0f}s ({last_err}); last lines of {state.broker_log}:")
+                sys.stderr.write(tail(state.broker_log) + "\n")
+                stop_pid(proc.pid, timeout=10)
+                _teardown(state, quiet=True, keep_log=True)
+                return 1
+            time.sleep(0.2)
+
+        # Written last so a present bootstrap file implies a broker that answered metadata.
+        state.bootstrap.write_text(addr + "\n")
+        log(f"ready: {addr} (cluster {info.cluster_id}, pid {proc.pid}) in {time.monotonic() - t_start:.1f}s")
+        print(addr)
+        return 0
+
+
+def _teardown(state: State, *, quiet: bool, keep_log: bool = False) -> None:
+    pid = broker_pid(state)
+    if pid is not None:
+        if not quiet:
+            log(f"stopping broker pid {pid}")
+        stop_pid(pid)
+    if not state.root.exists():
+        return
+    if keep_log:
+        # Keep broker.log for post-mortems of a failed `up`; drop everything that implies a live broker.
+        for child in state.root.iterdir():
+            if child != state.broker_log:
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(state.root, ignore_errors=True)
+
+
+def cmd_down(state: State) -> int:
+    with repo_lock():
+        if not state.root.exists() and broker_pid(state) is None:
+            log("not running")
+            return 0
+        _teardown(state, quiet=False)
+        log(f"stopped; removed {state.root} (jar cache kept in {cache_root()})")
+    return 0
+
+
+def cmd_status(state: State) -> int:
+    addr = healthy_address(state)
+    if addr:
+        log(f"running at {addr} (pid {read_text(state.pid)})")
+        print(addr)
+        return 0
+    pid = broker_pid(state)
+    if pid is not None:
+        log(f"pid {pid} is running but not answering metadata; see {state.broker_log}")
+    else:
+        log("not running")
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status}
+    if len(argv) != 1 or argv[0] not in commands:
+        print(f"usage: {Path(__file__).name} up|down|status", file=sys.stderr)
+        return 2
+    return commands[argv[0]](State(STATE_DIR))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -78,7 +78,12 @@ class Collector:
 
     def _reject(self, rec: RawRecord, reason: str, source: str) -> Reject:
         self.rejects += 1
-        return Reject(raw=safe_raw(rec, self.settings.fingerprint_key), reason=reason, source=source, location=rec.location)
+        return Reject(
+            raw=safe_raw(rec, self.settings.fingerprint_key),
+            reason=reason,
+            source=source,
+            location=rec.location,
+        )
 
     def run(self, records: Iterable[RawRecord]) -> Iterator[Event | Reject]:
         for rec in records:

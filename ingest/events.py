@@ -55,7 +55,18 @@ TYPE_ORDER: dict[str, int] = {
     EventType.IDENTITY_DELETED: 8,
 }
 
-CONTEXT_FIELDS = ("cluster", "namespace", "env", "region", "image", "node", "pod_uid", "instance", "ip", "user_agent")
+CONTEXT_FIELDS = (
+    "cluster",
+    "namespace",
+    "env",
+    "region",
+    "image",
+    "node",
+    "pod_uid",
+    "instance",
+    "ip",
+    "user_agent",
+)
 
 
 class Context(BaseModel):
@@ -92,11 +103,17 @@ class Event(BaseModel):
         description="The identity, e.g. k8s:prod/payments/ledger, aws:123456789012:role/ci-deployer, "
         "spiffe://example.org/ns/analytics/sa/etl.",
     )
-    credential: str | None = Field(default=None, description="Credential id or fingerprint, never the secret.")
+    credential: str | None = Field(
+        default=None, description="Credential id or fingerprint, never the secret."
+    )
     task: str | None = Field(default=None, description="Task id: pod, job, CI run, agent session.")
     owner: str | None = Field(default=None, description="Owner id (identity.*, owner.departed).")
-    expires_at: datetime | None = Field(default=None, description="Credential or identity expiry; absent = never.")
-    method: str | None = Field(default=None, description="Issuance method, e.g. k8s-bound-token, sts-assume-role.")
+    expires_at: datetime | None = Field(
+        default=None, description="Credential or identity expiry; absent = never."
+    )
+    method: str | None = Field(
+        default=None, description="Issuance method, e.g. k8s-bound-token, sts-assume-role."
+    )
     attested: bool = Field(default=False, description="Issuance backed by workload attestation.")
     action: str | None = Field(default=None, description="credential.used: the operation.")
     resource: str | None = Field(default=None, description="credential.used: what it acted on.")

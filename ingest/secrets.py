@@ -97,7 +97,10 @@ def scrub_text(text: str, key: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
-    if any(w in lowered for w in ("token", "secret", "password", "authorization", "api_key", "apikey", "secretaccesskey")):
+    if any(
+        w in lowered
+        for w in ("token", "secret", "password", "authorization", "api_key", "apikey", "secretaccesskey")
+    ):
         text = _KV.sub(lambda m: f'{m.group(1)}"{_fp_unless_done(m.group(2), key)}"', text)
     return text
 

@@ -10,7 +10,7 @@ import gzip
 import io
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,7 +59,7 @@ def _open(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def read_lines(stream: BinaryIO, name: str) -> Iterator[RawRecord]:
+def read_lines(stream: Iterable[bytes], name: str) -> Iterator[RawRecord]:
     for lineno, line in enumerate(stream, 1):
         stripped = line.strip()
         if not stripped:

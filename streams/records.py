@@ -56,7 +56,12 @@ class Factor:
     evidence: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "delta": self.delta, "detail": self.detail, "evidence": list(self.evidence)}
+        return {
+            "name": self.name,
+            "delta": self.delta,
+            "detail": self.detail,
+            "evidence": list(self.evidence),
+        }
 
 
 @dataclass(slots=True)

@@ -1,0 +1,115 @@
+"""context-drift: a credential or identity used outside the context it belongs to.
+
+(a) Credential level (high): a use with a pod_uid, node, instance or ip different from the one
+    the credential was issued with - a copied or replayed credential. Different credentials of
+    one NHI may differ freely (pods move, nodes change); only a credential against itself counts.
+(b) Identity level (medium): a cluster, namespace, env, region or image outside the NHI's
+    baseline. The baseline is seeded by attested issuance and task starts; without them it is
+    learned from the NHI's first ``learn_events`` events.
+"""
+
+from __future__ import annotations
+
+from ingest.events import Event, EventType
+from streams.detectors.common import raise_finding, resolve_finding
+from streams.records import Finding
+from streams.settings import Settings
+from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
+
+DETECTOR = "context-drift"
+
+
+def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:
+    out: list[Finding] = []
+    t = event.type
+    if t is EventType.CREDENTIAL_USED and event.credential:
+        out.extend(_credential_level(event, st, s))
+    elif t is EventType.CREDENTIAL_REVOKED and event.credential:
+        prefix = event.credential + ":"
+        for f in list(st.findings.values()):
+            if (
+                f.detector == DETECTOR
+                and f.status == "open"
+                and f.credential == event.credential
+                and f.details.get("key", "").startswith(prefix)
+            ):
+                done = resolve_finding(st, f.finding_id, event, "credential revoked", s.evidence_cap)
+                if done:
+                    out.append(done)
+    out.extend(_identity_level(event, st, s))
+    return out
+
+
+def _credential_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
+    assert event.credential is not None
+    cs = st.credentials.get(event.credential)
+    if cs is None or not cs.issue_context:
+        return []
+    out = []
+    ctx = event.context
+    for attr in DRIFT_CREDENTIAL_ATTRS:
+        used = getattr(ctx, attr)
+        issued = cs.issue_context.get(attr)
+        if used is None or issued is None or used == issued:
+            continue
+        key = f"{event.credential}:{attr}"
+        f = raise_finding(
+            st,
+            event,
+            detector=DETECTOR,
+            key=key,
+            severity="high",
+            reason=f"credential-{attr}-changed",
+            summary=f"credential {event.credential} of {st.nhi} issued to {attr} {issued} was used from {attr} {used}",
+            cap=s.evidence_cap,
+            credential=event.credential,
+            task=cs.task,
+            details={"key": key, "level": "credential", "attribute": attr, "issued": issued, "used": used},
+            extra_evidence=tuple(e for e in (cs.issued_event,) if e),
+        )
+        if f:
+            out.append(f)
+    return out
+
+
+def _identity_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
+    ctx = event.context
+    values = [(a, v) for a in DRIFT_IDENTITY_ATTRS if (v := getattr(ctx, a)) is not None]
+    if not values:
+        return []
+    trusted = event.type is EventType.TASK_STARTED or (
+        event.type is EventType.CREDENTIAL_ISSUED and event.attested
+    )
+    if trusted:
+        if not st.baseline_seeded:
+            st.baseline_seeded = True
+        for a, v in values:
+            st.baseline.setdefault(a, set()).add(v)
+        return []
+    if not st.baseline_seeded and st.event_count <= s.learn_events:
+        for a, v in values:
+            st.baseline.setdefault(a, set()).add(v)
+        return []
+    out = []
+    for a, v in values:
+        if v in st.baseline.get(a, ()):
+            continue
+        key = f"{a}={v}"
+        st.drifted.setdefault(key, event.id)
+        known = sorted(st.baseline.get(a, ()))
+        f = raise_finding(
+            st,
+            event,
+            detector=DETECTOR,
+            key=key,
+            severity="medium",
+            reason=f"new-{a}",
+            summary=f"{st.nhi} active in {a} {v!r}, outside its baseline {known or '(none)'}",
+            cap=s.evidence_cap,
+            credential=event.credential,
+            task=event.task,
+            details={"key": key, "level": "identity", "attribute": a, "value": v, "baseline": known},
+        )
+        if f:
+            out.append(f)
+    return out

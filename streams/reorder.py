@@ -1,0 +1,58 @@
+"""Event-time ordering with bounded lateness.
+
+Events are held until the newest event time seen has moved ``window`` past them, then released
+in (time, type order, id) order - a total order that does not depend on arrival order, so any
+interleaving of the same input within the window gives the same sequence. ``drain`` releases
+everything (end of input, or an idle stream).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ingest.events import TYPE_ORDER, Event
+
+# (time, type order, id, nhi, arrival seq, event); seq only separates exact duplicates
+_Item = tuple[datetime, int, str, str, int, Event]
+
+
+@dataclass(slots=True)
+class ReorderBuffer:
+    window: timedelta
+    heap: list[_Item] = field(default_factory=list)
+    newest: datetime | None = None
+    late: int = 0  # events that arrived behind what was already released
+    seq: int = 0
+    released_up_to: datetime | None = None
+
+    def push(self, nhi: str, event: Event) -> None:
+        t = event.time
+        if self.released_up_to is not None and t < self.released_up_to:
+            self.late += 1
+        if self.newest is None or t > self.newest:
+            self.newest = t
+        self.seq += 1
+        heapq.heappush(self.heap, (t, TYPE_ORDER[event.type], event.id, nhi, self.seq, event))
+
+    def ready(self) -> Iterator[tuple[str, Event]]:
+        if self.newest is None:
+            return
+        horizon = self.newest - self.window
+        heap = self.heap
+        while heap and heap[0][0] <= horizon:
+            t, _, _, nhi, _, event = heapq.heappop(heap)
+            self.released_up_to = t
+            yield nhi, event
+
+    def drain(self) -> Iterator[tuple[str, Event]]:
+        heap = self.heap
+        while heap:
+            t, _, _, nhi, _, event = heapq.heappop(heap)
+            self.released_up_to = t
+            yield nhi, event
+
+    def __len__(self) -> int:
+        return len(self.heap)

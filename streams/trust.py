@@ -1,0 +1,124 @@
+"""The trust score: 0-100 per NHI, a pure function of its state, explained by factors.
+
+Each factor carries its delta and the evidence behind it; the score is 100 plus the deltas,
+clamped. Factors look at the NHI's most recent credentials only, so the cost per event stays
+flat however long an NHI lives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import islice
+
+from streams.records import Factor, TrustChange
+from streams.settings import Settings
+from streams.state import CredentialState, NhiState
+
+RECENT_CREDENTIALS = 32
+SEVERITY_DELTA = {"high": -20, "medium": -10, "low": -5}
+FINDINGS_FLOOR = -60
+DRIFT_DELTA, DRIFT_FLOOR = -5, -15
+
+
+def _recent(st: NhiState) -> list[CredentialState]:
+    creds = st.credentials
+    if len(creds) <= RECENT_CREDENTIALS:
+        return list(creds.values())
+    return list(islice(reversed(creds.values()), RECENT_CREDENTIALS))
+
+
+def factors(st: NhiState, s: Settings, now: datetime) -> tuple[Factor, ...]:
+    out: list[Factor] = []
+    ev = (st.owner_event,) if st.owner_event else ()
+    if st.human:
+        out.append(Factor("owner", 0, "a person, not a machine identity"))
+    elif st.deleted:
+        out.append(Factor("owner", -30, "identity deleted but still active", ev))
+    elif st.owner is not None and st.owner_departed:
+        out.append(Factor("owner", -25, f"owner {st.owner} has departed", ev))
+    elif st.owner is None:
+        out.append(Factor("owner", -15, "no registered owner" if st.registered else "never registered"))
+    else:
+        out.append(Factor("owner", 0, f"owner {st.owner} is active", ev))
+
+    recent = [c for c in _recent(st) if c.issued_at is not None]
+    if recent:
+        unattested = [c for c in recent if not c.attested]
+        if unattested:
+            out.append(
+                Factor(
+                    "attestation",
+                    -10,
+                    "credentials issued without workload attestation",
+                    tuple(c.issued_event for c in unattested[:3] if c.issued_event),
+                )
+            )
+        else:
+            out.append(Factor("attestation", 0, "recent credentials issued with attestation"))
+        live = [c for c in recent if c.revoked_at is None and (c.expires_at is None or c.expires_at > now)]
+        never = [c for c in live if c.expires_at is None]
+        long_lived = [
+            c
+            for c in live
+            if c.expires_at is not None and c.issued_at and c.expires_at - c.issued_at > s.long_lived
+        ]
+        if never:
+            out.append(
+                Factor(
+                    "credential_lifetime",
+                    -15,
+                    "live credentials that never expire",
+                    tuple(c.issued_event for c in never[:3] if c.issued_event),
+                )
+            )
+        elif long_lived:
+            out.append(
+                Factor(
+                    "credential_lifetime",
+                    -5,
+                    "live long-lived credentials",
+                    tuple(c.issued_event for c in long_lived[:3] if c.issued_event),
+                )
+            )
+        else:
+            out.append(Factor("credential_lifetime", 0, "live credentials are short-lived"))
+
+    open_findings = [f for f in st.findings.values() if f.status == "open"]
+    if open_findings:
+        delta = max(FINDINGS_FLOOR, sum(SEVERITY_DELTA[f.severity] for f in open_findings))
+        ids = ", ".join(sorted(f.finding_id for f in open_findings)[:5])
+        out.append(
+            Factor(
+                "open_findings",
+                delta,
+                f"{len(open_findings)} open finding(s): {ids}",
+                tuple(f.evidence[0] for f in open_findings[:5] if f.evidence),
+            )
+        )
+    if st.drifted:
+        delta = max(DRIFT_FLOOR, DRIFT_DELTA * len(st.drifted))
+        out.append(
+            Factor(
+                "drift",
+                delta,
+                "activity outside baseline: " + ", ".join(sorted(st.drifted)[:5]),
+                tuple(list(st.drifted.values())[:5]),
+            )
+        )
+    return tuple(out)
+
+
+def score_of(fs: tuple[Factor, ...]) -> int:
+    return max(0, min(100, 100 + sum(f.delta for f in fs)))
+
+
+def update_trust(st: NhiState, s: Settings, now: datetime, event_id: str) -> TrustChange | None:
+    """Recompute; a change is reported when the score or any factor's delta changes."""
+    fs = factors(st, s, now)
+    key = tuple((f.name, f.delta) for f in fs)
+    if key == st.trust_key:
+        return None
+    previous = st.trust
+    score = score_of(fs)
+    st.trust, st.trust_key = score, key
+    return TrustChange(nhi=st.nhi, time=now, score=score, previous=previous, factors=fs, event_id=event_id)

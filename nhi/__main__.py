@@ -1,0 +1,5 @@
+import sys
+
+from nhi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""The ``nhi`` command: thin wiring over the library. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from ingest.errors import NhiError
+from nhi import cmd_replay, cmd_schema
+
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
+    "replay": cmd_replay.add_parser,
+    "schema": cmd_schema.add_parser,
+}
+
+DESCRIPTION = """\
+nhi-evidence: runtime evidence for non-human identities.
+
+Collect auth and action events of service accounts, roles, workloads, CI jobs and agents;
+correlate them per identity; catch tokens that outlive their task, unowned actors and context
+drift; keep an explainable trust score; query the evidence with SQL.
+
+start here:
+  nhi demo                      a synthetic organisation end to end, with alerts
+  nhi replay events.jsonl       your own events (see: nhi schema)
+  nhi queries                   the named queries; then nhi query --named NAME"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nhi", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nhi-evidence")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(run(args))
+    except NhiError as exc:
+        print(f"nhi: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nhi: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # e.g. `nhi query ... | head`: the reader left; that is not an error of ours
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

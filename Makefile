@@ -36,8 +36,9 @@ bench: $(STAMP)
 kafka-up: $(STAMP)
 	$(BIN)/python .ci/kafka/broker.py up
 
+# broker.py is stdlib-only, so a broker can still be stopped after the venv is gone.
 kafka-down:
-	@if [ -x $(BIN)/python ]; then $(BIN)/python .ci/kafka/broker.py down; fi
+	@if [ -x $(BIN)/python ]; then $(BIN)/python .ci/kafka/broker.py down; else $(PYTHON) .ci/kafka/broker.py down; fi
 
 clean: kafka-down
 	rm -rf $(VENV) .kafka .pytest_cache .mypy_cache .ruff_cache demo.duckdb

@@ -165,20 +165,30 @@ def stable_id(record: dict[str, Any]) -> str:
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
+_CONTEXT_FIELDS = frozenset(CONTEXT_FIELDS)
+
+
 def prepare_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Fold unknown fields into ``attrs`` and fill a stable ``id``; returns a new dict."""
+    """Fold unknown fields (top level and in ``context``) into ``attrs`` and fill a stable
+    ``id``; returns a new dict when anything changes."""
     unknown = [k for k in record if k not in _KNOWN_FIELDS]
-    if unknown or "id" not in record or not record.get("id"):
-        out = {k: v for k, v in record.items() if k in _KNOWN_FIELDS}
-        if unknown:
-            attrs = dict(out.get("attrs") or {}) if isinstance(out.get("attrs"), dict) else {}
-            for k in unknown:
-                attrs.setdefault(k, record[k])
-            out["attrs"] = attrs
-        if not out.get("id"):
-            out["id"] = stable_id(record)
-        return out
-    return record
+    ctx = record.get("context")
+    odd_ctx = isinstance(ctx, dict) and any(k not in _CONTEXT_FIELDS for k in ctx)
+    if not unknown and not odd_ctx and record.get("id"):
+        return record
+    out = {k: v for k, v in record.items() if k in _KNOWN_FIELDS}
+    if unknown or odd_ctx:
+        attrs = dict(out["attrs"]) if isinstance(out.get("attrs"), dict) else {}
+        for k in unknown:
+            attrs.setdefault(k, record[k])
+        if odd_ctx:
+            assert isinstance(ctx, dict)
+            out["context"] = {k: v for k, v in ctx.items() if k in _CONTEXT_FIELDS}
+            attrs.setdefault("context", {k: v for k, v in ctx.items() if k not in _CONTEXT_FIELDS})
+        out["attrs"] = attrs
+    if not out.get("id"):
+        out["id"] = stable_id(record)
+    return out
 
 
 def event_from_record(record: dict[str, Any]) -> Event:

@@ -195,6 +195,8 @@ def ensure_jars() -> Path:
             mvn,
             "-B",
             "-q",
+            # -U: Maven otherwise caches a failed download (flaky network) and refuses to retry for a day.
+            "-U",
             "-f",
             str(POM),
             f"-Dkafka.version={version}",
@@ -204,7 +206,8 @@ def ensure_jars() -> Path:
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not (tmp / f"kafka_2.13-{version}.jar").exists():
-            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            # Debian's Maven emits ANSI resets even in batch mode; keep CI logs readable.
+            sys.stderr.write(re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout[-4000:] + proc.stderr[-4000:]))
             shutil.rmtree(tmp, ignore_errors=True)
             die(f"Maven could not fetch org.apache.kafka:kafka_2.13:{version} (exit {proc.returncode})")
         shutil.rmtree(lib, ignore_errors=True)

@@ -5,11 +5,19 @@
 
 from __future__ import annotations
 
+from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
+from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.native import parse_native, sniff_native
+from ingest.ocsf import parse_ocsf, sniff_ocsf
 from ingest.parsing import Format
+from ingest.spire import parse_spire, sniff_spire
 
 FORMATS: dict[str, Format] = {
     "native": Format("native", "nhi-evidence canonical events, one JSON object per line", parse_native, sniff_native),
+    "k8s-audit": Format("k8s-audit", "Kubernetes audit (EventList, AKS)", parse_k8s_audit, sniff_k8s_audit),
+    "gcp-audit": Format("gcp-audit", "GCP Cloud Audit Logs, GKE included", parse_gcp_audit, sniff_gcp_audit),
+    "ocsf": Format("ocsf", "OCSF Authentication (3002), API Activity (6003)", parse_ocsf, sniff_ocsf),
+    "spire": Format("spire", "SPIRE server logs (SVIDs)", parse_spire, sniff_spire, decode="text"),
 }
 
 AUTO = "auto"

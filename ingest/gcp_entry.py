@@ -1,0 +1,148 @@
+"""One GCP audit LogEntry read once, and the identity helpers shared by the GCP rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from ingest.events import Event, EventType, stable_id
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, no_time
+from ingest.parsing import ParseContext
+from ingest.timeparse import parse_time
+
+SOURCE = "gcp-audit"
+_SA_PROJECT = re.compile(r"^[^@]+@(?P<project>[a-z][-a-z0-9]*)\.iam\.gserviceaccount\.com$")
+
+
+def principal_of(pp: dict[str, Any]) -> str:
+    ai = as_dict(pp.get("authenticationInfo"))
+    p = as_str(ai.get("principalEmail")) or as_str(ai.get("principalSubject"))
+    for prefix in ("serviceAccount:", "user:"):
+        if p.startswith(prefix):
+            p = p[len(prefix) :]
+    return p
+
+
+def is_service_account(principal: str) -> bool:
+    return principal.endswith(".gserviceaccount.com")
+
+
+def delegation(pp: dict[str, Any]) -> list[str]:
+    chain: list[str] = []
+    for d in as_list(as_dict(pp.get("authenticationInfo")).get("serviceAccountDelegationInfo")):
+        d = as_dict(d)
+        for side in ("firstPartyPrincipal", "thirdPartyPrincipal"):
+            who = as_str(as_dict(d.get(side)).get("principalEmail"))
+            if who:
+                chain.append(who)
+        if as_str(d.get("principalSubject")):
+            chain.append(as_str(d.get("principalSubject")))
+    chain.extend(
+        as_str(x) for x in as_list(as_dict(pp.get("metadata")).get("identityDelegationChain")) if as_str(x)
+    )
+    return chain
+
+
+def last_segment(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if path else ""
+
+
+def after(path: str, marker: str) -> str:
+    """The path segment after ``marker``: ``serviceAccounts`` in projects/p/serviceAccounts/X/keys/K."""
+    parts = path.split("/")
+    return parts[parts.index(marker) + 1] if marker in parts[:-1] else ""
+
+
+class Entry:
+    """One LogEntry, read once."""
+
+    def __init__(self, entry: dict[str, Any], ctx: ParseContext) -> None:
+        self.entry, self.ctx = entry, ctx
+        self.pp = as_dict(entry.get("protoPayload"))
+        self.labels = as_dict(as_dict(entry.get("resource")).get("labels"))
+        self.meta = as_dict(self.pp.get("requestMetadata"))
+        self.method_name = as_str(self.pp.get("methodName"))
+        self.method = last_segment(self.method_name.replace(".", "/"))
+        self.service = as_str(self.pp.get("serviceName"))
+        self.principal = principal_of(self.pp)
+        self.base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or stable_id(entry)
+        self.time = next(
+            (
+                t
+                for v in (
+                    entry.get("timestamp"),
+                    as_dict(self.meta.get("requestAttributes")).get("time"),
+                    entry.get("receiveTimestamp"),
+                    entry.get("receivetimestamp"),
+                )
+                if (t := parse_time(v)) is not None
+            ),
+            None,
+        )
+        self.project = self._project()
+
+    def _project(self) -> str:
+        project = as_str(self.labels.get("project_id"))
+        for path in (
+            as_str(self.entry.get("logName")) or as_str(self.entry.get("logname")),
+            as_str(self.pp.get("resourceName")),
+        ):
+            if not project and path.startswith("projects/"):
+                candidate = path.split("/")[1]
+                project = "" if candidate == "-" else candidate
+        return project or "-"
+
+    @property
+    def failed(self) -> bool:
+        if as_int(as_dict(self.pp.get("status")).get("code")):
+            return True
+        return any(as_dict(a).get("granted") is False for a in as_list(self.pp.get("authorizationInfo")))
+
+    @property
+    def ip(self) -> str | None:
+        return as_str(self.meta.get("callerIp")) or as_str(self.meta.get("callerIP")) or None
+
+    def at(self) -> datetime:
+        if self.time is None:
+            raise no_time("GCP audit entry", "timestamp / requestAttributes.time / receiveTimestamp")
+        return self.time
+
+    def nhi(self, account: str) -> str:
+        m = _SA_PROJECT.match(account)
+        return f"gcp:{m.group('project') if m else self.project}/{account}"
+
+    def event(self, kind: str, type_: EventType, **fields: Any) -> Event:
+        return Event(type=type_, time=self.at(), id=f"{self.base_id}/{kind}", source=SOURCE, **fields)
+
+    def region(self) -> str | None:
+        for key in ("location", "zone", "region"):
+            if as_str(self.labels.get(key)):
+                return as_str(self.labels.get(key))
+        locations = as_list(as_dict(self.pp.get("resourceLocation")).get("currentLocations"))
+        return as_str(locations[0]) if locations and as_str(locations[0]) else None
+
+    def target_account(self) -> str:
+        """The service account a call acts on: request.name, the resource label, resourceName."""
+        request = as_dict(self.pp.get("request"))
+        candidates = [
+            after(as_str(request.get("name")), "serviceAccounts")
+            or last_segment(as_str(request.get("name"))),
+            as_str(self.labels.get("email_id")),
+            after(as_str(self.pp.get("resourceName")), "serviceAccounts"),
+        ]
+        candidates = [c for c in candidates if c and c != "-"]
+        return next((c for c in candidates if "@" in c), candidates[0] if candidates else "")
+
+
+def caller_attrs(e: Entry) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    if e.principal:
+        attrs["caller"] = e.principal
+    chain = delegation(e.pp)
+    if chain:
+        attrs["delegation_chain"] = chain
+    if e.ip:
+        # Where the request came from, not where the credential lives: kept out of context.
+        attrs["requester_ip"] = e.ip
+    return attrs

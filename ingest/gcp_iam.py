@@ -1,0 +1,204 @@
+"""GCP IAM lifecycle rules: token minting, service account keys and accounts, federation.
+
+See ``ingest/gcp_audit.py`` for the mapping table. Nothing here copies a token: Google does not log
+minted tokens, and the credential ids are keyed fingerprints of who/what/when or key ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ingest.errors import RecordRejected
+from ingest.events import Event, EventType
+from ingest.fieldutil import as_dict, as_list, as_str
+from ingest.gcp_entry import Entry, after, caller_attrs
+from ingest.secrets import fingerprint, scrub
+from ingest.timeparse import add_seconds, parse_seconds, parse_time
+
+DEFAULT_TOKEN_SECONDS = 3600.0
+_TOKEN_METHODS = {
+    "GenerateAccessToken": "gcp-generate-access-token",
+    "GenerateIdToken": "gcp-generate-id-token",
+    "SignJwt": "gcp-sign-jwt",
+    "SignBlob": "gcp-sign-blob",
+}
+_NEVER_YEAR = 9999
+
+
+def lifecycle_events(e: Entry) -> list[Event]:
+    m = e.method
+    if m in _TOKEN_METHODS and e.service in ("", "iamcredentials.googleapis.com"):
+        return _token(e)
+    if m in ("CreateServiceAccountKey", "UploadServiceAccountKey"):
+        return _key_created(e)
+    if m in ("DeleteServiceAccountKey", "DisableServiceAccountKey"):
+        return _key_revoked(e)
+    if m == "CreateServiceAccount":
+        return _account_created(e)
+    if m in ("DeleteServiceAccount", "DisableServiceAccount", "EnableServiceAccount"):
+        account = e.target_account()
+        if not account:
+            return []
+        if m == "DeleteServiceAccount":
+            return [e.event("deleted", EventType.IDENTITY_DELETED, nhi=e.nhi(account), attrs=caller_attrs(e))]
+        attrs = {**caller_attrs(e), "disabled": m == "DisableServiceAccount"}
+        return [e.event("updated", EventType.IDENTITY_UPDATED, nhi=e.nhi(account), attrs=attrs)]
+    if m == "ExchangeToken" and e.service in ("", "sts.googleapis.com"):
+        return _federation(e)
+    return []
+
+
+def _token(e: Entry) -> list[Event]:
+    target = e.target_account()
+    if not target:
+        raise RecordRejected(f"{e.method} without a target service account (request.name / resource labels)")
+    request = as_dict(e.pp.get("request"))
+    at = e.at()
+    attrs = caller_attrs(e)
+    expires = add_seconds(at, parse_seconds(request.get("lifetime")))
+    if expires is None and e.method == "SignJwt":
+        expires = _jwt_exp(request.get("payload"))
+    if expires is None:
+        expires = at + timedelta(seconds=DEFAULT_TOKEN_SECONDS)
+        attrs["expires_at_assumed"] = True
+    scopes = [s for s in as_list(request.get("scope")) if isinstance(s, str)]
+    if scopes:
+        attrs["scopes"] = scopes
+    if as_str(request.get("audience")):
+        attrs["audience"] = scrub(as_str(request.get("audience")), e.ctx.settings.fingerprint_key)
+    material = "\x1f".join((e.principal, target, at.isoformat(), e.method))
+    return [
+        e.event(
+            "issued",
+            EventType.CREDENTIAL_ISSUED,
+            nhi=e.nhi(target),
+            credential=fingerprint(material, e.ctx.settings.fingerprint_key),
+            expires_at=expires,
+            method=_TOKEN_METHODS[e.method],
+            attrs=attrs,
+        )
+    ]
+
+
+def _jwt_exp(payload: Any) -> datetime | None:
+    # SignJwt logs the claims it signs (not a secret: the signature is what grants access).
+    if not isinstance(payload, str) or len(payload) > 65536:
+        return None
+    try:
+        claims = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return parse_time(as_dict(claims).get("exp")) if isinstance(as_dict(claims).get("exp"), int) else None
+
+
+def _key_created(e: Entry) -> list[Event]:
+    response = as_dict(e.pp.get("response"))
+    name = as_str(response.get("name"))
+    key_id = after(name, "keys") or as_str(response.get("keyId")) or as_str(response.get("key_id"))
+    account = after(name, "serviceAccounts") if "@" in after(name, "serviceAccounts") else e.target_account()
+    if not account:
+        raise RecordRejected(f"{e.method} without a service account (response.name / request.name)")
+    attrs = caller_attrs(e)
+    if not key_id:
+        key_id = f"request:{e.base_id}"
+        attrs["credential_inferred"] = "key id not logged"
+    expires = None
+    for field in ("valid_before_time", "validBeforeTime"):
+        expires = expires or parse_time(response.get(field))
+    if expires is not None and expires.year >= _NEVER_YEAR:
+        expires = None  # user-managed keys are valid until 9999-12-31: they never expire
+    return [
+        e.event(
+            "issued",
+            EventType.CREDENTIAL_ISSUED,
+            nhi=e.nhi(account),
+            credential=f"gcp-key:{key_id}",
+            expires_at=expires,
+            method="gcp-service-account-key",
+            attrs=attrs,
+        )
+    ]
+
+
+def _key_revoked(e: Entry) -> list[Event]:
+    request = as_dict(e.pp.get("request"))
+    name = as_str(request.get("name")) or as_str(e.pp.get("resourceName"))
+    key_id = after(name, "keys")
+    if not key_id:
+        raise RecordRejected(f"{e.method} without a key id (request.name .../keys/ID)")
+    account = after(name, "serviceAccounts")
+    account = account if "@" in account else e.target_account() or account
+    return [
+        e.event(
+            "revoked",
+            EventType.CREDENTIAL_REVOKED,
+            nhi=e.nhi(account) if account else None,
+            credential=f"gcp-key:{key_id}",
+            attrs={**caller_attrs(e), "revoked_by": e.method},
+        )
+    ]
+
+
+def _account_created(e: Entry) -> list[Event]:
+    request, response = as_dict(e.pp.get("request")), as_dict(e.pp.get("response"))
+    spec = as_dict(request.get("service_account")) or as_dict(request.get("serviceAccount"))
+    account = as_str(response.get("email")) or as_str(spec.get("email")) or as_str(e.labels.get("email_id"))
+    account_id = as_str(request.get("account_id")) or as_str(request.get("accountId"))
+    if not account and account_id and e.project != "-":
+        account = f"{account_id}@{e.project}.iam.gserviceaccount.com"
+    if not account:
+        raise RecordRejected("CreateServiceAccount without the account's email or account_id")
+    purpose = next(
+        (
+            v
+            for v in (
+                response.get("description"),
+                spec.get("description"),
+                response.get("display_name"),
+                spec.get("display_name"),
+            )
+            if as_str(v)
+        ),
+        None,
+    )
+    return [
+        e.event(
+            "registered",
+            EventType.IDENTITY_REGISTERED,
+            nhi=e.nhi(account),
+            purpose=scrub(as_str(purpose), e.ctx.settings.fingerprint_key) if purpose else None,
+            attrs=caller_attrs(e),
+        )
+    ]
+
+
+def _federation(e: Entry) -> list[Event]:
+    meta = as_dict(e.pp.get("metadata"))
+    ai = as_dict(e.pp.get("authenticationInfo"))
+    principal = as_str(meta.get("mapped_principal")) or as_str(ai.get("principalSubject"))
+    if not principal:
+        raise RecordRejected("ExchangeToken without metadata.mapped_principal or principalSubject")
+    at = e.at()
+    attrs = caller_attrs(e)
+    attrs.pop("caller", None)
+    provider = as_str(e.pp.get("resourceName"))
+    if provider:
+        attrs["provider"] = provider
+    if as_str(ai.get("principalSubject")):
+        attrs["subject"] = scrub(as_str(ai.get("principalSubject")), e.ctx.settings.fingerprint_key)
+    attrs["expires_at_assumed"] = True  # federated access tokens live one hour; the log does not say
+    material = "\x1f".join((principal, provider, at.isoformat()))
+    return [
+        e.event(
+            "issued",
+            EventType.CREDENTIAL_ISSUED,
+            nhi=f"gcp:{e.project}/{principal}",
+            credential=fingerprint(material, e.ctx.settings.fingerprint_key),
+            expires_at=at + timedelta(seconds=DEFAULT_TOKEN_SECONDS),
+            method="gcp-workload-identity-federation",
+            attrs=attrs,
+        )
+    ]

@@ -15,7 +15,7 @@ from ingest.errors import QueryError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A ':' right after one of these is a slice bound (l[1:n], l[:n]) or a struct key ({'k':v}), not a parameter.
-_NOT_PARAM_AFTER = frozenset("[]()}'\"") | frozenset(
+_NOT_PARAM_AFTER = frozenset("[])}'\"") | frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 )
 

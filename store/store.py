@@ -9,13 +9,14 @@ from types import TracebackType
 from typing import Any, Self
 
 import duckdb
+import pyarrow as pa
 
 from ingest.errors import StoreError
 from store import columns as C
 from store.batch import Batch
 from store.connection import connect, describe_error
 from store.migrations import check_readable, migrate
-from store.writer import WriteStats, write_batch
+from store.writer import Step, WriteStats, drop_views, plan_batch, run_steps
 
 TABLES = (
     "events",
@@ -86,24 +87,33 @@ class Store:
             raise StoreError(f"evidence store {self.path} was opened read-only; it can't be written")
         con = self.con
         try:
+            steps = plan_batch(batch)
+        except pa.ArrowException as exc:  # wrong types in the rows; a TypeError elsewhere is a bug
+            raise StoreError(
+                f"evidence store {self.path}: the batch can't be converted to Arrow: {exc}"
+            ) from exc
+        if not steps:
+            return WriteStats()
+        try:
             con.begin()
         except duckdb.Error as exc:
             raise StoreError(describe_error(exc, self.path)) from exc
         try:
-            stats = write_batch(con, batch)
+            stats = run_steps(con, steps)
             con.commit()
         except duckdb.Error as exc:
-            self._rollback()
+            self._rollback(steps)
             raise StoreError(describe_error(exc, self.path)) from exc
         except BaseException:
-            self._rollback()
+            self._rollback(steps)
             raise
         return stats
 
-    def _rollback(self) -> None:
+    def _rollback(self, steps: list[Step]) -> None:
         # The original error is the one worth reporting; DuckDB may have aborted the transaction already.
         with suppress(duckdb.Error):
             self.con.rollback()
+        drop_views(self.con, steps)
 
     def known_event_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of ``ids`` already stored, in one anti-join instead of a lookup per id."""

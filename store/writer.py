@@ -6,8 +6,7 @@ no-op; state tables are upserts of the latest row per key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -76,56 +75,68 @@ class WriteStats:
     trust_changes: int = 0
 
 
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One set-based INSERT of one registered Arrow table."""
+
+    view: str
+    table: pa.Table
+    sql: str
+    params: dict[str, object]
+    counts_as: str | None = None  # the WriteStats field its inserted-row count goes to
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    table: pa.Table,
-    sql: str,
-    params: dict[str, object] | None = None,
-) -> int:
-    with _registered(con, name, table):
-        row = con.execute(sql, params or {}).fetchone()
-    return int(row[0]) if row else 0
-
-
-def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> WriteStats:
-    """Write ``batch`` on ``con``; the caller owns the transaction."""
+def plan_batch(batch: Batch) -> list[Step]:
+    """Every Arrow table of ``batch``, built before the transaction opens so bad data never half-writes."""
     now: dict[str, object] = {"now": datetime.now(UTC)}
-    events = rejects = changes = trust = 0
+    steps: list[Step] = []
     if batch.events:
-        table = C.events_table(batch.events)
-        events = _run(con, "_b_events", table, _EVENTS, {"ingested_at": batch.ingested_at})
+        params: dict[str, object] = {"ingested_at": batch.ingested_at}
+        steps.append(Step("_b_events", C.events_table(batch.events), _EVENTS, params, "events"))
     if batch.rejects:
-        rejects = _run(con, "_b_rejects", C.rejects_table(batch.rejects), _REJECTS)
+        steps.append(Step("_b_rejects", C.rejects_table(batch.rejects), _REJECTS, {}, "rejects"))
     if batch.findings:
-        table = C.findings_table(batch.findings)
-        changes = _run(con, "_b_history", table, _HISTORY, now)
-        latest = C.last_per_key(table, [f.finding_id for f in batch.findings])
-        _run(con, "_b_findings", latest, _FINDINGS, now)
+        changes = C.findings_table(batch.findings)
+        latest = C.last_per_key(changes, [f.finding_id for f in batch.findings])
+        steps.append(Step("_b_history", changes, _HISTORY, now, "finding_changes"))
+        steps.append(Step("_b_findings", latest, _FINDINGS, now))
     if batch.trust:
         table = C.last_per_key(C.trust_table(batch.trust), [(t.nhi, t.event_id) for t in batch.trust])
-        trust = _run(con, "_b_trust", table, _TRUST)
+        steps.append(Step("_b_trust", table, _TRUST, {}, "trust_changes"))
     snap = batch.snapshots
     if snap.identities:
         table = C.last_per_key(C.identities_table(snap.identities), [r.nhi for r in snap.identities])
-        _run(con, "_b_identities", table, _IDENTITIES)
+        steps.append(Step("_b_identities", table, _IDENTITIES, {}))
     if snap.credentials:
         keys = [(r.credential, r.nhi) for r in snap.credentials]
-        _run(con, "_b_credentials", C.last_per_key(C.credentials_table(snap.credentials), keys), _CREDENTIALS)
+        table = C.last_per_key(C.credentials_table(snap.credentials), keys)
+        steps.append(Step("_b_credentials", table, _CREDENTIALS, {}))
     if snap.tasks:
-        keys = [(r.task, r.nhi) for r in snap.tasks]
-        _run(con, "_b_tasks", C.last_per_key(C.tasks_table(snap.tasks), keys), _TASKS)
+        table = C.last_per_key(C.tasks_table(snap.tasks), [(r.task, r.nhi) for r in snap.tasks])
+        steps.append(Step("_b_tasks", table, _TASKS, {}))
     if batch.engine_state:
-        _run(con, "_b_engine_state", C.engine_state_table(batch.engine_state), _ENGINE_STATE, now)
+        steps.append(Step("_b_engine_state", C.engine_state_table(batch.engine_state), _ENGINE_STATE, now))
     if batch.offsets:
-        _run(con, "_b_offsets", C.offsets_table(batch.offsets), _OFFSETS, now)
-    return WriteStats(events=events, rejects=rejects, finding_changes=changes, trust_changes=trust)
+        steps.append(Step("_b_offsets", C.offsets_table(batch.offsets), _OFFSETS, now))
+    return steps
+
+
+def run_steps(con: duckdb.DuckDBPyConnection, steps: list[Step]) -> WriteStats:
+    """Execute ``steps`` on ``con``; the caller owns the transaction."""
+    inserted: dict[str, int] = {}
+    for step in steps:
+        con.register(step.view, step.table)
+        # Not in a finally: after a failed statement the transaction is aborted and unregister
+        # would fail too, hiding the real error. Store.write drops the views after its rollback.
+        row = con.execute(step.sql, step.params).fetchone()
+        con.unregister(step.view)
+        if step.counts_as:
+            inserted[step.counts_as] = int(row[0]) if row else 0
+    return WriteStats(**inserted)
+
+
+def drop_views(con: duckdb.DuckDBPyConnection, steps: list[Step]) -> None:
+    """Unregister what a failed run_steps left behind (after the rollback)."""
+    for step in steps:
+        with suppress(duckdb.Error):
+            con.unregister(step.view)

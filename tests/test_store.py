@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,10 +26,10 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def used(i: int, **kw: object) -> Event:
+def used(i: int, **kw: Any) -> Event:
     return Event(
         id=f"e{i}", type=EventType.CREDENTIAL_USED, time=at(i), nhi=NHI, credential="c1", action="get",
-        resource="s3://ledger", outcome="success", context=Context(cluster="prod", node=f"n{i % 2}"), **kw,  # type: ignore[arg-type]
+        resource="s3://ledger", outcome="success", context=Context(cluster="prod", node=f"n{i % 2}"), **kw,
     )  # fmt: skip
 
 

@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ingest.errors import NhiError
-from nhi import cmd_replay, cmd_schema
+from nhi import cmd_query, cmd_replay, cmd_schema
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
     "replay": cmd_replay.add_parser,
+    "query": cmd_query.add_parser,
     "schema": cmd_schema.add_parser,
 }
 

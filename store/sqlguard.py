@@ -42,7 +42,12 @@ READ_PRAGMAS = frozenset(
 _FILE_KINDS = {"COPY", "ATTACH", "INSTALL", "LOAD", "EXPORT", "IMPORT"}
 _EXPLAIN = re.compile(r"^\s*explain\s*(\([^)]*\)\s*)?(analy[sz]e\b\s*)?", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
-_COMMENTS = re.compile(r"(--[^\n]*\n?|/\*.*?\*/|\s)+", re.DOTALL)
+# Only leading comments: stripping them anywhere would also cut '--' out of string literals.
+_LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
+def _body(query: str) -> str:
+    return _LEADING_COMMENTS.sub("", query, count=1)
 
 
 def _tokens(sql: str) -> list[tuple[int, int, str]]:
@@ -90,7 +95,7 @@ def _refuse_file_functions(sql: str) -> None:
 
 def _kind(query: str) -> str:
     """The statement's leading keyword, e.g. INSERT, for messages."""
-    body = _COMMENTS.sub(" ", query).strip()
+    body = _body(query)
     match = _FIRST_WORD.match(body)
     return match.group(0).upper() if match else "this"
 
@@ -107,7 +112,7 @@ def _check(statement: duckdb.Statement) -> None:
         return
     if stype == duckdb.StatementType.EXPLAIN:
         # EXPLAIN ANALYZE runs its statement, so what it explains must be allowed too.
-        inner = _EXPLAIN.sub("", _COMMENTS.sub(" ", statement.query).strip(), count=1)
+        inner = _EXPLAIN.sub("", _body(statement.query), count=1)
         try:
             inner_statements = duckdb.extract_statements(inner)
         except duckdb.Error as exc:
@@ -116,7 +121,7 @@ def _check(statement: duckdb.Statement) -> None:
             _check(sub)
         return
     if stype == duckdb.StatementType.PRAGMA:
-        match = re.match(r"\s*pragma\s+([A-Za-z_]+)", _COMMENTS.sub(" ", statement.query), re.IGNORECASE)
+        match = re.match(r"pragma\s+([A-Za-z_]+)", _body(statement.query), re.IGNORECASE)
         if match and match.group(1).lower() in READ_PRAGMAS:
             return
         name = match.group(1).lower() if match else "?"

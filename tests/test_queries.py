@@ -50,6 +50,7 @@ REFUSED = [
     ("EXPLAIN ANALYZE DELETE FROM events", "DELETE statements are refused"),
     ("SELECT 1; DROP TABLE events", "DROP statements are refused"),
     ("-- looks harmless\nDELETE FROM events", "DELETE statements are refused"),
+    ("/* plan */ EXPLAIN ANALYZE UPDATE events SET nhi = NULL", "UPDATE statements are refused"),
 ]
 
 
@@ -101,6 +102,8 @@ def test_a_string_that_merely_mentions_read_csv_is_fine(db: Path) -> None:
         ("SUMMARIZE trust_scores", "column_name"),
         ("PRAGMA table_info('findings')", "cid"),
         ("SELECT 1 AS one; SELECT 2 AS two", "two"),
+        ("EXPLAIN SELECT '-- not a comment' AS explain_key", "explain_key"),
+        ("/* which version */ PRAGMA version", "library_version"),
     ],
 )
 def test_reads_are_allowed(db: Path, sql: str, first_column: str) -> None:

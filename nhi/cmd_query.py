@@ -94,8 +94,6 @@ def run(args: argparse.Namespace) -> int:
         raise QueryError("no SQL given: nhi query \"SELECT ...\" or nhi query --named NAME (see nhi queries)")
     result = execute(args.db, sql, params)
     write_result(result, args.output, path=args.out, stream=None if args.out else sys.stdout)
-    if not args.out and args.output in ("table", "json"):
-        sys.stdout.write("\n")  # these renderings end without a newline; a shell prompt shouldn't follow on the same line
     return 0
 
 

@@ -7,7 +7,6 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pytest
 
 from ingest.errors import RecordRejected

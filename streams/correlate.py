@@ -21,6 +21,8 @@ def step(event: Event, st: NhiState, s: Settings) -> tuple[list[Finding], TrustC
     findings: list[Finding] = []
     for detect in DETECTORS.values():
         findings.extend(detect(event, st, s))
-    for f in findings:
-        st.findings[f.finding_id] = f
+    if findings:
+        st.version += 1
+        for f in findings:
+            st.findings[f.finding_id] = f
     return findings, update_trust(st, s, event.time, event.id)

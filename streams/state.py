@@ -66,6 +66,11 @@ class NhiState:
     recent_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered, bounded
     trust: int | None = None
     trust_key: tuple[object, ...] = ()
+    # The trust score is recomputed only when its inputs may have changed: ``version`` counts
+    # changes to them, ``trust_valid_until`` is when the next credential expiry changes liveness.
+    version: int = 0
+    trust_version: int = -1
+    trust_valid_until: datetime | None = None
 
     @property
     def owner_active(self) -> bool:
@@ -92,11 +97,14 @@ def apply_facts(event: Event, st: NhiState) -> None:
         st.first_seen = event.time
     if st.last_seen is None or event.time > st.last_seen:
         st.last_seen = event.time
-    if event.attrs.get("principal_kind") == "human":
+    attrs_human = bool(event.attrs) and event.attrs.get("principal_kind") == "human" and not st.human
+    if attrs_human:
         st.human = True
 
     if t is EventType.CREDENTIAL_USED:
         if event.credential:
+            if event.credential not in st.credentials:
+                st.version += 1
             cs = st.credential(event.credential)
             cs.use_count += 1
             if cs.first_used is None:
@@ -104,7 +112,11 @@ def apply_facts(event: Event, st: NhiState) -> None:
             cs.last_used = event.time
             if cs.task is None and event.task:
                 cs.task = event.task  # a bound credential names its task on use
-    elif t is EventType.CREDENTIAL_ISSUED:
+        if attrs_human:
+            st.version += 1
+        return
+    st.version += 1
+    if t is EventType.CREDENTIAL_ISSUED:
         if event.credential:
             cs = st.credential(event.credential)
             cs.issued_at = event.time

@@ -27,8 +27,10 @@ def _recent(st: NhiState) -> list[CredentialState]:
     return list(islice(reversed(creds.values()), RECENT_CREDENTIALS))
 
 
-def factors(st: NhiState, s: Settings, now: datetime) -> tuple[Factor, ...]:
+def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...], datetime | None]:
+    """The factors at ``now``, and the next instant at which they change by themselves (an expiry)."""
     out: list[Factor] = []
+    next_expiry: datetime | None = None
     ev = (st.owner_event,) if st.owner_event else ()
     if st.human:
         out.append(Factor("owner", 0, "a person, not a machine identity"))
@@ -56,6 +58,8 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[Factor, ...]:
         else:
             out.append(Factor("attestation", 0, "recent credentials issued with attestation"))
         live = [c for c in recent if c.revoked_at is None and (c.expires_at is None or c.expires_at > now)]
+        expiries = [c.expires_at for c in live if c.expires_at is not None]
+        next_expiry = min(expiries) if expiries else None
         never = [c for c in live if c.expires_at is None]
         long_lived = [
             c
@@ -105,7 +109,7 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[Factor, ...]:
                 tuple(list(st.drifted.values())[:5]),
             )
         )
-    return tuple(out)
+    return tuple(out), next_expiry
 
 
 def score_of(fs: tuple[Factor, ...]) -> int:
@@ -113,8 +117,11 @@ def score_of(fs: tuple[Factor, ...]) -> int:
 
 
 def update_trust(st: NhiState, s: Settings, now: datetime, event_id: str) -> TrustChange | None:
-    """Recompute; a change is reported when the score or any factor's delta changes."""
-    fs = factors(st, s, now)
+    """Recompute when inputs changed; a change is reported when the score or a factor's delta changes."""
+    if st.trust_version == st.version and (st.trust_valid_until is None or now < st.trust_valid_until):
+        return None
+    fs, st.trust_valid_until = factors(st, s, now)
+    st.trust_version = st.version
     key = tuple((f.name, f.delta) for f in fs)
     if key == st.trust_key:
         return None

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ingest.cloudtrail import parse_cloudtrail, sniff_cloudtrail
 from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
 from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.native import parse_native, sniff_native
@@ -18,6 +19,7 @@ FORMATS: dict[str, Format] = {
     "gcp-audit": Format("gcp-audit", "GCP Cloud Audit Logs, GKE included", parse_gcp_audit, sniff_gcp_audit),
     "ocsf": Format("ocsf", "OCSF Authentication (3002), API Activity (6003)", parse_ocsf, sniff_ocsf),
     "spire": Format("spire", "SPIRE server logs (SVIDs)", parse_spire, sniff_spire, decode="text"),
+    "cloudtrail": Format("cloudtrail", "AWS CloudTrail, EventBridge too", parse_cloudtrail, sniff_cloudtrail),
 }
 
 AUTO = "auto"

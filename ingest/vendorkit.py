@@ -1,0 +1,257 @@
+"""Shared plumbing for the vendor log parsers (CloudTrail, Vault, Entra, Okta, GitHub).
+
+Every accessor here is total: vendor exports are hand-trimmed, re-keyed and re-typed in the wild
+(Panther lower-cases whole objects, writes times without zones, drops fields), so a parser reads
+through these and the worst a malformed record can do is produce a ``RecordRejected``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ingest.errors import RecordRejected
+from ingest.events import Context, Event, EventType
+from ingest.native import describe_validation_error
+from ingest.parsing import ParseContext
+from ingest.secrets import scrub, scrub_text
+
+# Set on every event whose subject is a person rather than a machine. The engine reads exactly
+# this (streams/state.py) and never judges such an identity as an unowned actor.
+PRINCIPAL_KIND = "principal_kind"
+HUMAN = "human"
+
+
+def d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def lst(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def s(value: Any) -> str | None:
+    """A non-blank string; integers are accepted because some exports type account ids as numbers."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def ci(obj: Any, *names: str) -> Any:
+    """The first present key among ``names``, compared case-insensitively (Panther lower-cases keys)."""
+    if not isinstance(obj, dict):
+        return None
+    for name in names:
+        if name in obj:
+            return obj[name]
+    lowered = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+def dig(obj: Any, *path: str) -> Any:
+    for key in path:
+        obj = ci(obj, key)
+        if obj is None:
+            return None
+    return obj
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,15}\s*", value):
+        return int(value)
+    return None
+
+
+def truthy(value: Any) -> bool:
+    """Booleans arrive as true, "true", "True" or 1 depending on the exporter."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return value is True or (isinstance(value, int) and value == 1)
+
+
+def ip_or_none(value: Any) -> str | None:
+    """Only real addresses go to ``context.ip``: CloudTrail writes service names
+    (``lambda.amazonaws.com``) there, and those must not look like a new network location."""
+    text = s(value)
+    if text is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+# --- time -------------------------------------------------------------------------------------
+
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,]?(\d+))?)?\s*"
+    r"(Z|z|UTC|[+-]\d{2}:?\d{2})?$"
+)
+# Java/AWS console style, e.g. "Jun 2, 2024, 8:27:12 PM" (STS expiration, IAM createDate).
+_US = re.compile(r"^([A-Za-z]{3})[a-z]* (\d{1,2}),? (\d{4}),? (\d{1,2}):(\d{2}):(\d{2}) ?([AaPp][Mm])$")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware datetime from RFC 3339 and its common bendings, epoch seconds/millis, or the
+    AWS console format. Zone-less values are UTC: every source here logs in UTC."""
+    try:
+        return _parse_time(value)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if number != number or number <= 0:
+            return None
+        # Magnitude tells the unit: GitHub writes milliseconds, others seconds.
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > 64:
+        return None
+    if re.fullmatch(r"\d{9,}(\.\d+)?", text):
+        return _parse_time(float(text))
+    m = _ISO.match(text)
+    if m:
+        year, month, day, hh, mm, ss, frac, zone = m.groups()
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        out = datetime(int(year), int(month), int(day), int(hh or 0), int(mm or 0), int(ss or 0), micro, UTC)
+        if zone and zone not in ("Z", "z", "UTC"):
+            sign = 1 if zone[0] == "+" else -1
+            digits = zone[1:].replace(":", "")
+            out -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return out
+    m = _US.match(text)
+    if m:
+        mon, day, year, hour, minute, sec, ampm = m.groups()
+        month_no = _MONTHS.get(mon.lower())
+        if month_no is None:
+            return None
+        # Java's lenient 'h' accepts 0 and 12; both mean the first hour of the half-day.
+        hour_no = int(hour) % 12 + (12 if ampm.lower() == "pm" else 0)
+        return datetime(int(year), month_no, int(day), hour_no, int(minute), int(sec), tzinfo=UTC)
+    return None
+
+
+def add_seconds(start: datetime, seconds: Any) -> datetime | None:
+    """``start + seconds``; None for missing, negative or absurd durations (over 100 years)."""
+    if isinstance(seconds, float):
+        value: int | None = int(seconds) if seconds == seconds and abs(seconds) < 1e12 else None
+    else:
+        value = as_int(seconds)
+    if value is None or value < 0 or value > 100 * 366 * 86400:
+        return None
+    try:
+        return start + timedelta(seconds=value)
+    except OverflowError:
+        return None
+
+
+# --- ids and building events -------------------------------------------------------------------
+
+
+def record_hash(record: Any) -> str:
+    """A content hash of the record: re-reading the same record gives the same event ids.
+
+    Vendor ids are not used as the basis because exported corpora reuse placeholders across
+    different records (every Panther scenario event is ``eventID: "1"``), which would make the
+    engine drop distinct events as re-deliveries.
+    """
+    try:
+        blob = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, ValueError):  # non-UTF-8 strings or non-JSON values from a caller
+        blob = repr(record).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+class Emitter:
+    """Builds a record's events: shared source, id prefix and secret scrubbing."""
+
+    def __init__(self, source: str, ctx: ParseContext, id_basis: str) -> None:
+        self.source = source
+        self.key = ctx.settings.fingerprint_key
+        self.id_basis = id_basis
+        self.events: list[Event] = []
+
+    def emit(
+        self,
+        kind: EventType,
+        time: datetime,
+        suffix: str,
+        *,
+        attrs: dict[str, Any] | None = None,
+        context: Context | None = None,
+        human: bool = False,
+        **fields: Any,
+    ) -> None:
+        clean = {k: v for k, v in (attrs or {}).items() if v is not None and v != ""}
+        if human:
+            clean[PRINCIPAL_KIND] = HUMAN
+        for name in ("resource", "action"):
+            if isinstance(fields.get(name), str):
+                fields[name] = scrub_text(fields[name], self.key)
+        try:
+            event = Event(
+                type=kind,
+                time=time,
+                id=f"{self.id_basis}:{suffix}",
+                source=self.source,
+                context=context or Context(),
+                attrs=scrub(clean, self.key),
+                **fields,
+            )
+        except ValidationError as exc:
+            raise RecordRejected(describe_validation_error(exc)) from None
+        self.events.append(event)
+
+
+def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: str | None) -> Context:
+    agent = s(user_agent)
+    return Context(
+        ip=ip_or_none(ip),
+        user_agent=scrub_text(agent, key)[:512] if agent else None,
+        **{k: v for k, v in fields.items() if v},
+    )
+
+
+def require_time(value: Any, what: str) -> datetime:
+    parsed = parse_time(value)
+    if parsed is None:
+        shown = repr(value)[:40]
+        raise RecordRejected(f"{what} is missing or not a timestamp (got {shown})")
+    return parsed
+
+
+def require_dict(record: Any, fmt: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordRejected(f"{fmt}: expected a JSON object, got {type(record).__name__}")
+    return record

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.errors import RecordRejected
-from ingest.events import Event
-from ingest.native import describe_validation_error
+from ingest.events import Event, stable_id
+from ingest.native import describe_validation_error, sniff_native
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -92,3 +92,16 @@ def build(make: Callable[[], list[Event]]) -> list[Event]:
 
 def iso(ts: datetime) -> str:
     return ts.isoformat()
+
+
+def record_id(record: Any) -> str:
+    """``stable_id`` of a record; values JSON can't encode (ints past 64 bits) fall back to repr."""
+    try:
+        return stable_id(record)
+    except TypeError:
+        return hashlib.blake2b(repr(record).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def looks_native(value: Any) -> bool:
+    """A native event record (other formats' sniffs must not claim one); never raises."""
+    return isinstance(value, dict) and isinstance(value.get("type"), str) and sniff_native(value)

@@ -38,7 +38,7 @@ from typing import Any
 
 from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_str, build
+from ingest.fieldutil import as_dict, as_str, build, looks_native
 from ingest.gcp_entry import Entry, delegation, is_service_account, last_segment
 from ingest.gcp_iam import lifecycle_events
 from ingest.gke import gke_events, is_gke
@@ -46,7 +46,7 @@ from ingest.parsing import ParseContext
 
 
 def sniff_gcp_audit(value: Any) -> bool:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or looks_native(value):
         return False
     # No other format has a protoPayload object: even a trimmed entry is a GCP one.
     return isinstance(value.get("protoPayload"), dict)

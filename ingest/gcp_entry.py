@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ingest.events import Event, EventType, stable_id
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, no_time
+from ingest.events import Event, EventType
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -66,7 +66,7 @@ class Entry:
         self.method = last_segment(self.method_name.replace(".", "/"))
         self.service = as_str(self.pp.get("serviceName"))
         self.principal = principal_of(self.pp)
-        self.base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or stable_id(entry)
+        self.base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or record_id(entry)
         self.time = next(
             (
                 t

@@ -46,7 +46,7 @@ import orjson
 
 from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_list, as_str, build
+from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
 from ingest.k8s_objects import object_events
 from ingest.k8s_request import Request, extras, read_request, sa_of
 from ingest.parsing import ParseContext
@@ -155,14 +155,14 @@ def _is_aks(value: dict[str, Any]) -> bool:
     props = value.get("properties")
     if not isinstance(props, dict) or "log" not in props:
         return False
-    if value.get("category") in AKS_CATEGORIES:
+    if as_str(value.get("category")) in AKS_CATEGORIES:
         return True
     log = props.get("log")
     return isinstance(log, str) and log.lstrip().startswith("{") and '"audit.k8s.io/' in log
 
 
 def sniff_k8s_audit(value: Any) -> bool:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or looks_native(value):
         return False
     if _is_audit_event(value):
         return True

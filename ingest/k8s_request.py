@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ingest.events import Event, EventType, stable_id
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, first_str, no_time
+from ingest.events import Event, EventType
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, first_str, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -123,7 +123,7 @@ def read_request(
         ctx=ctx,
         cluster=cluster,
         source=source,
-        base_id=audit_id or stable_id(ev),
+        base_id=audit_id or record_id(ev),
         time=when or fallback_time,
         verb=as_str(ev.get("verb")).lower(),
         resource=as_str(ref.get("resource")),

@@ -33,9 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType, stable_id
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, build, no_time
-from ingest.native import sniff_native
+from ingest.events import Context, Event, EventType
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, build, looks_native, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.timeparse import parse_time
@@ -67,7 +66,7 @@ _ISSUING = frozenset({1, 3, 4, 5})  # Logon, Authentication Ticket, Service Tick
 
 
 def sniff_ocsf(value: Any) -> bool:
-    if not isinstance(value, dict) or sniff_native(value):
+    if not isinstance(value, dict) or looks_native(value):
         return False
     cls = value.get("class_uid")
     if not isinstance(cls, int) or isinstance(cls, bool):
@@ -112,7 +111,7 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     when = parse_time(value.get("time")) or parse_time(value.get("time_dt"))
     if when is None:
         raise no_time("OCSF event", "time / time_dt")
-    base = as_str(as_dict(value.get("metadata")).get("uid")) or stable_id(value)
+    base = as_str(as_dict(value.get("metadata")).get("uid")) or record_id(value)
     key = ctx.settings.fingerprint_key
     context = Context(
         region=as_str(as_dict(value.get("cloud")).get("region")) or None,

@@ -35,9 +35,8 @@ from typing import Any
 import orjson
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType, stable_id
-from ingest.fieldutil import build, host_of, short_hash
-from ingest.native import sniff_native
+from ingest.events import Context, Event, EventType
+from ingest.fieldutil import build, host_of, looks_native, record_id, short_hash
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.timeparse import parse_seconds, parse_time
@@ -64,6 +63,7 @@ _ATTR_FIELDS = (
     "dns_name",
     "revision_number",
 )
+_RENAMED = {"method": "rpc_method"}
 _MAX_LINE = 65536
 
 
@@ -125,7 +125,7 @@ def _is_spire(fields: dict[str, str]) -> bool:
 
 
 def sniff_spire(value: Any) -> bool:
-    if sniff_native(value):
+    if looks_native(value):
         return False
     fields = _fields(value)
     return fields is not None and _is_spire(fields)
@@ -163,7 +163,8 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
     if when is None:
         raise RecordRejected(f"SPIRE line time {fields['time'][:40]!r} is not a timestamp")
     key = ctx.settings.fingerprint_key
-    attrs: dict[str, Any] = {k: scrub(fields[k], key) for k in _ATTR_FIELDS if fields.get(k)}
+    # "method" there is the RPC (BatchNewX509SVID); renamed so it is not read as the issuance method.
+    attrs: dict[str, Any] = {_RENAMED.get(k, k): scrub(fields[k], key) for k in _ATTR_FIELDS if fields.get(k)}
     expires = parse_time(fields.get("expiration") or fields.get("expires_at"))
     if msg in _ATTESTATION:
         attrs["svid_kind"] = "agent"
@@ -193,7 +194,7 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
                 type=EventType.CREDENTIAL_ISSUED,
                 time=when,
                 # The line itself is the identity of the event: a re-read log file is idempotent.
-                id=f"spire:{stable_id(fields)}",
+                id=f"spire:{record_id(fields)}",
                 source=SOURCE,
                 nhi=nhi,
                 credential=credential,

@@ -12,6 +12,7 @@ from ingest.native import parse_native, sniff_native
 from ingest.ocsf import parse_ocsf, sniff_ocsf
 from ingest.parsing import Format
 from ingest.spire import parse_spire, sniff_spire
+from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
 
 FORMATS: dict[str, Format] = {
     "native": Format("native", "nhi-evidence canonical events, one JSON object per line", parse_native, sniff_native),
@@ -20,6 +21,7 @@ FORMATS: dict[str, Format] = {
     "ocsf": Format("ocsf", "OCSF Authentication (3002), API Activity (6003)", parse_ocsf, sniff_ocsf),
     "spire": Format("spire", "SPIRE server logs (SVIDs)", parse_spire, sniff_spire, decode="text"),
     "cloudtrail": Format("cloudtrail", "AWS CloudTrail, EventBridge too", parse_cloudtrail, sniff_cloudtrail),
+    "vault-audit": Format("vault-audit", "Vault audit device", parse_vault_audit, sniff_vault_audit),
 }
 
 AUTO = "auto"

@@ -93,6 +93,10 @@ def ip_or_none(value: Any) -> str | None:
     text = s(value)
     if text is None:
         return None
+    if text.startswith("[") and "]" in text:  # "[::1]:8200"
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # "10.0.0.1:8200"
+        text = text.split(":", 1)[0]
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

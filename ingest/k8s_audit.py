@@ -13,7 +13,8 @@ Mapping (see ``ingest/k8s_objects.py`` for the per-resource rules):
 
 - any request by a service account -> ``credential.used`` (action ``<verb> <resource>[/<sub>]``,
   resource = namespaced path, outcome from responseStatus.code, ip, user agent, pod and node from
-  ``user.extra``). The credential is the JTI from ``authentication.kubernetes.io/credential-id``;
+  ``user.extra``; ``context.namespace`` is the service account's, where its pod runs, not the
+  target's). The credential is the JTI from ``authentication.kubernetes.io/credential-id``;
   without it, a pod-bound token (pod-name extra) gets ``k8s-pod-token:<cluster>/<ns>/<sa>@<pod>``
   and anything else ``k8s-legacy:<cluster>/<ns>/<sa>`` with ``attrs.legacy_token``. Note that
   apiservers before 1.29 log no credential id at all, so there "legacy" means "not pod-bound".

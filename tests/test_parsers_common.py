@@ -20,8 +20,8 @@ from ingest.parsing import ParseContext
 from ingest.rejects import Reject
 from ingest.sources import NOT_JSON, read_path
 from streams.settings import Settings
+from tests.k8s_records import token_request
 from tests.real_datasets import dataset_files, dataset_line, datasets_dir
-from tests.test_parsers_k8s import token_request
 from tests.test_parsers_spire_ocsf import API_LINE, CA_LINE, JWT_JSON, NOISE, api_activity, authentication
 
 MINE = ("k8s-audit", "gcp-audit", "ocsf", "spire")

@@ -15,6 +15,7 @@ from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.parsing import ParseContext
 from ingest.secrets import fingerprint
 from streams.settings import Settings
+from tests.k8s_records import PLANTED, k8s_request, token_request
 from tests.real_datasets import dataset_line
 
 SETTINGS = Settings()
@@ -170,59 +171,6 @@ def test_aks_human_token_request_is_an_nhi_event() -> None:
 
 # --- hand-written records (kube-apiserver audit.k8s.io/v1 shapes) ----------------------------------
 
-PLANTED = "eyJhbGciOiJSUzI1NiIsImtpZCI6InBsYW50ZWQifQ.eyJzdWIiOiJwbGFudGVkLXRva2VuIn0.c2lnbmF0dXJlLXBsYW50ZWQ"
-
-
-def token_request(level: str = "RequestResponse", **extra: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": level,
-        "auditID": "5d6a1b2c-0000-4000-8000-000000000001",
-        "stage": "ResponseComplete",
-        "requestURI": "/api/v1/namespaces/payments/serviceaccounts/ledger/token",
-        "verb": "create",
-        "user": {"username": "system:node:node-a", "groups": ["system:nodes", "system:authenticated"]},
-        "sourceIPs": ["10.0.0.7"],
-        "userAgent": "kubelet/v1.30.1 (linux/amd64) kubernetes/abcdef0",
-        "objectRef": {
-            "resource": "serviceaccounts",
-            "namespace": "payments",
-            "name": "ledger",
-            "apiVersion": "v1",
-            "subresource": "token",
-        },
-        "responseStatus": {"metadata": {}, "code": 201},
-        "requestObject": {
-            "kind": "TokenRequest",
-            "apiVersion": "authentication.k8s.io/v1",
-            "spec": {
-                "audiences": ["https://kubernetes.default.svc"],
-                "expirationSeconds": 3607,
-                "boundObjectRef": {
-                    "kind": "Pod",
-                    "apiVersion": "v1",
-                    "name": "ledger-7f9c",
-                    "uid": "uid-ledger-7f9c",
-                },
-            },
-        },
-        "responseObject": {
-            "kind": "TokenRequest",
-            "apiVersion": "authentication.k8s.io/v1",
-            "spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3607},
-            "status": {"token": PLANTED, "expirationTimestamp": "2024-05-01T11:00:07Z"},
-        },
-        "requestReceivedTimestamp": "2024-05-01T10:00:00.000000Z",
-        "stageTimestamp": "2024-05-01T10:00:00.010000Z",
-        "annotations": {
-            "authorization.k8s.io/decision": "allow",
-            "authentication.kubernetes.io/issued-credential-id": "JTI=0f7e6d5c-1111-4222-8333-444455556666",
-        },
-    }
-    record.update(extra)
-    return record
-
 
 def test_token_request_request_response_level() -> None:
     [e] = parse(token_request(), cluster="prod")
@@ -308,28 +256,8 @@ def test_stages_share_ids_and_request_received_is_skipped() -> None:
     assert b.resource == "namespaces/payments/secrets/db"
 
 
-def _request(verb: str, resource: str, sub: str = "", **extra: Any) -> dict[str, Any]:
-    ref = {"resource": resource, "namespace": "batch", "name": "nightly-x1", "apiVersion": "v1"}
-    if sub:
-        ref["subresource"] = sub
-    record: dict[str, Any] = {
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": f"id-{verb}-{resource}-{sub}",
-        "stage": "ResponseComplete",
-        "verb": verb,
-        "user": {"username": "alice@example.com"},
-        "objectRef": ref,
-        "responseStatus": {"code": 200},
-        "requestReceivedTimestamp": "2024-05-01T12:00:00Z",
-    }
-    record.update(extra)
-    return record
-
-
 def test_pod_deletion_at_metadata_level_joins_by_name() -> None:
-    [e] = parse(_request("delete", "pods"), cluster="prod")
+    [e] = parse(k8s_request("delete", "pods"), cluster="prod")
     assert (e.type, e.task, e.nhi, e.context.pod_uid) == (
         EventType.TASK_ENDED,
         "pod:prod/batch/nightly-x1",
@@ -345,13 +273,13 @@ def test_pod_deletion_with_response_object_carries_uid_and_nhi() -> None:
         "metadata": {"name": "nightly-x1", "uid": "u-1"},
         "spec": {"serviceAccountName": "etl"},
     }
-    [e] = parse(_request("delete", "pods", level="RequestResponse", responseObject=pod))
+    [e] = parse(k8s_request("delete", "pods", level="RequestResponse", responseObject=pod))
     assert (e.context.pod_uid, e.nhi) == ("u-1", "k8s:default/batch/etl")
 
 
 def test_pod_and_job_completion() -> None:
     status = {"metadata": {"uid": "u-1"}, "status": {"phase": "Succeeded"}}
-    [pod] = parse(_request("patch", "pods", "status", requestObject=status))
+    [pod] = parse(k8s_request("patch", "pods", "status", requestObject=status))
     assert (pod.type, pod.task, pod.context.pod_uid, pod.attrs["ended_by"]) == (
         EventType.TASK_ENDED,
         "pod:default/batch/nightly-x1",
@@ -359,11 +287,11 @@ def test_pod_and_job_completion() -> None:
         "succeeded",
     )
     running = {"status": {"phase": "Running"}}
-    assert parse(_request("patch", "pods", "status", requestObject=running)) == []
+    assert parse(k8s_request("patch", "pods", "status", requestObject=running)) == []
     done = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
-    [job] = parse(_request("update", "jobs", "status", requestObject=done))
+    [job] = parse(k8s_request("update", "jobs", "status", requestObject=done))
     assert (job.task, job.attrs) == ("job:default/batch/nightly-x1", {"ended_by": "complete"})
-    [evicted] = parse(_request("create", "pods", "eviction"))
+    [evicted] = parse(k8s_request("create", "pods", "eviction"))
     assert evicted.attrs["ended_by"] == "evicted"
 
 
@@ -377,14 +305,16 @@ def test_service_account_owner_from_annotations() -> None:
         },
     }
     [e] = parse(
-        _request("create", "serviceaccounts", level="Request", requestObject=sa, responseStatus={"code": 201})
+        k8s_request(
+            "create", "serviceaccounts", level="Request", requestObject=sa, responseStatus={"code": 201}
+        )
     )
     assert (e.type, e.owner, e.purpose) == (EventType.IDENTITY_REGISTERED, "team-data", "nightly ETL")
     [u] = parse(
-        _request("patch", "serviceaccounts", requestObject={"metadata": {"labels": {"owner": "bob"}}})
+        k8s_request("patch", "serviceaccounts", requestObject={"metadata": {"labels": {"owner": "bob"}}})
     )
     assert (u.type, u.owner) == (EventType.IDENTITY_UPDATED, "bob")
-    assert parse(_request("patch", "serviceaccounts", requestObject={"secrets": []})) == []
+    assert parse(k8s_request("patch", "serviceaccounts", requestObject={"secrets": []})) == []
 
 
 def test_secret_of_service_account_token_type() -> None:
@@ -395,7 +325,7 @@ def test_secret_of_service_account_token_type() -> None:
         "data": {"token": "c2VjcmV0LXRva2VuLXZhbHVl"},
     }
     [e] = parse(
-        _request("create", "secrets", level="Request", requestObject=secret, responseStatus={"code": 201})
+        k8s_request("create", "secrets", level="Request", requestObject=secret, responseStatus={"code": 201})
     )
     assert (e.nhi, e.credential, e.expires_at) == (
         "k8s:default/batch/ci",
@@ -409,7 +339,7 @@ def test_event_list_and_unrecognised_records() -> None:
     batch = {
         "kind": "EventList",
         "apiVersion": "audit.k8s.io/v1",
-        "items": [token_request(), _request("delete", "pods")],
+        "items": [token_request(), k8s_request("delete", "pods")],
     }
     assert sniff_k8s_audit(batch)
     assert [e.type for e in parse(batch)] == [EventType.CREDENTIAL_ISSUED, EventType.TASK_ENDED]

@@ -10,15 +10,19 @@ Lake writes them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from ingest.collect import Collector
 from ingest.errors import RecordRejected
 from ingest.events import Event, EventType
 from ingest.ocsf import parse_ocsf, sniff_ocsf
 from ingest.parsing import ParseContext
+from ingest.rejects import Reject
+from ingest.sources import read_path
 from ingest.spire import parse_spire, sniff_spire
 from streams.settings import Settings
 
@@ -236,3 +240,17 @@ def test_ocsf_sniff_and_rejects() -> None:
         parse_ocsf({**api_activity(), "time": "yesterday"}, CTX)
     with pytest.raises(RecordRejected):
         parse_ocsf([1, 2], CTX)
+
+
+def test_auto_mode_routes_a_mixed_file(tmp_path: Path) -> None:
+    # Text SPIRE lines reach sniff as text, JSON ones decoded; the parser re-reads the raw line.
+    lines = [CA_LINE, NOISE, JWT_JSON, orjson.dumps(api_activity()).decode(), "not a log line at all"]
+    path = tmp_path / "mixed.log"
+    path.write_text("\n".join(lines) + "\n")
+    collector = Collector("auto", Settings())
+    out = list(collector.run(read_path(path)))
+    events = [o for o in out if isinstance(o, Event)]
+    rejects = [o for o in out if isinstance(o, Reject)]
+    assert [e.source for e in events] == ["spire", "spire", "ocsf"]
+    assert [r.location for r in rejects] == [f"{path}:5"]
+    assert (collector.records, collector.events, collector.rejects) == (5, 3, 1)

@@ -16,7 +16,7 @@ from streams.records import CredentialRow, Finding, IdentityRow, Snapshots, Task
 from streams.reorder import ReorderBuffer
 from streams.resolver import KeyState, Resolver
 from streams.settings import Settings
-from streams.state import NhiState
+from streams.state import CredentialState, NhiState, TaskState
 
 STATE_FORMAT = 1
 
@@ -104,25 +104,11 @@ class Engine:
         for nhi, cred in self._dirty_creds:
             cs = nhis[nhi].credentials.get(cred)
             if cs is not None:
-                snaps.credentials.append(
-                    CredentialRow(
-                        cs.credential,
-                        nhi,
-                        cs.method,
-                        cs.task,
-                        cs.attested,
-                        cs.issued_at,
-                        cs.expires_at,
-                        cs.revoked_at,
-                        cs.first_used,
-                        cs.last_used,
-                        cs.use_count,
-                    )
-                )
+                snaps.credentials.append(credential_row(nhi, cs))
         for nhi, task in self._dirty_tasks:
             ts = nhis[nhi].tasks.get(task)
             if ts is not None:
-                snaps.tasks.append(TaskRow(ts.task, nhi, ts.started_at, ts.ended_at))
+                snaps.tasks.append(task_row(nhi, ts))
         self._dirty.clear()
         self._dirty_creds.clear()
         self._dirty_tasks.clear()
@@ -150,3 +136,23 @@ def identity_row(st: NhiState) -> IdentityRow:
         trust=st.trust if st.trust is not None else 100,
         open_findings=sum(1 for f in st.findings.values() if f.status == "open"),
     )
+
+
+def credential_row(nhi: str, cs: CredentialState) -> CredentialRow:
+    return CredentialRow(
+        cs.credential,
+        nhi,
+        cs.method,
+        cs.task,
+        cs.attested,
+        cs.issued_at,
+        cs.expires_at,
+        cs.revoked_at,
+        cs.first_used,
+        cs.last_used,
+        cs.use_count,
+    )
+
+
+def task_row(nhi: str, ts: TaskState) -> TaskRow:
+    return TaskRow(ts.task, nhi, ts.started_at, ts.ended_at)

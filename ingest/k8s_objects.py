@@ -102,6 +102,8 @@ def _token_request(req: Request) -> Event:
     task = pod_uid = node = None
     if kind == "Pod" and bname:
         task, pod_uid = req.pod_task(ns, bname), buid or None
+        # The API server rejects a pod-bound token once its pod is gone: it can't outlive the pod.
+        attrs["invalidated_with_task"] = True
     elif kind == "Node" and bname:
         node = bname
     if kind:

@@ -26,6 +26,8 @@ class CredentialState:
     attested: bool = False
     task: str | None = None
     revoked_at: datetime | None = None
+    # the issuer invalidates it when its task ends (e.g. a Kubernetes pod-bound token)
+    invalidated_with_task: bool = False
     # context attributes at issuance: a use elsewhere means the credential was copied
     issue_context: dict[str, str] = field(default_factory=dict)
     first_used: datetime | None = None
@@ -124,6 +126,7 @@ def apply_facts(event: Event, st: NhiState) -> None:
             cs.expires_at = event.expires_at
             cs.method = event.method
             cs.attested = event.attested
+            cs.invalidated_with_task = bool(event.attrs) and event.attrs.get("invalidated_with_task") is True
             if event.task:
                 cs.task = event.task
             ctx = event.context

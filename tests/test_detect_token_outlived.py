@@ -54,6 +54,7 @@ def test_never_expiring_credential_bound_to_task() -> None:
         ([issued(2, expires=40), ended(30)], "expires within the overhang"),
         ([issued(2, expires=25), ended(30)], "already expired"),
         ([issued(2), rec("credential.used", 30.5, nhi=NHI, credential="jti-1")], "task never ended"),
+        ([issued(2, attrs={"invalidated_with_task": True}), ended(30)], "the issuer ends it with the task"),
     ],
 )
 def test_negatives_raise_nothing(records: list[dict[str, Any]], why: str) -> None:
@@ -70,18 +71,24 @@ def test_revocation_after_end_resolves_the_finding() -> None:
 
 
 def test_use_after_end_plus_grace_is_high() -> None:
-    out, _ = play(base(issued(2), ended(30), rec("credential.used", 32, nhi=NHI, credential="jti-1", action="get")))
+    out, _ = play(
+        base(issued(2), ended(30), rec("credential.used", 32, nhi=NHI, credential="jti-1", action="get"))
+    )
     got = {(f.reason, f.severity) for f in final(out).values()}
     assert got == {("outlived-task", "medium"), ("used-after-task-end", "high")}
 
 
 def test_use_within_grace_is_not_a_finding() -> None:
-    out, _ = play(base(issued(2, expires=40), ended(30), rec("credential.used", 30.9, nhi=NHI, credential="jti-1")))
+    out, _ = play(
+        base(issued(2, expires=40), ended(30), rec("credential.used", 30.9, nhi=NHI, credential="jti-1"))
+    )
     assert not out.findings
 
 
 def test_grace_is_configurable() -> None:
-    records = base(issued(2, expires=40), ended(30), rec("credential.used", 30.9, nhi=NHI, credential="jti-1"))
+    records = base(
+        issued(2, expires=40), ended(30), rec("credential.used", 30.9, nhi=NHI, credential="jti-1")
+    )
     out, _ = play(records, Settings(grace_s=10))
     assert {f.reason for f in out.findings} == {"used-after-task-end"}
 
@@ -117,5 +124,19 @@ def test_task_end_arriving_before_the_issuance_is_still_correlated() -> None:
 
 def test_revocation_at_end_arriving_last_raises_nothing() -> None:
     late = rec("credential.revoked", 30, credential="jti-1")
-    out, _ = play([*base(issued(2), ended(30)), rec("credential.used", 29, nhi=NHI, credential="jti-1"), late])
+    out, _ = play(
+        [*base(issued(2), ended(30)), rec("credential.used", 29, nhi=NHI, credential="jti-1"), late]
+    )
     assert not [f for f in out.findings if f.detector == DET]
+
+
+def test_use_of_a_credential_invalidated_with_its_task_is_still_high() -> None:
+    # The issuer should have refused it; a successful use after the end is worth an alert.
+    out, _ = play(
+        base(
+            issued(2, attrs={"invalidated_with_task": True}),
+            ended(30),
+            rec("credential.used", 35, nhi=NHI, credential="jti-1"),
+        )
+    )
+    assert {(f.reason, f.severity) for f in final(out).values()} == {("used-after-task-end", "high")}

@@ -193,6 +193,7 @@ def test_token_request_request_response_level() -> None:
         },
         "attrs": {
             "bound_object": "Pod/ledger-7f9c",
+            "invalidated_with_task": True,
             "audiences": ["https://kubernetes.default.svc"],
             "requested_by": "system:node:node-a",
             "requester_ip": "10.0.0.7",

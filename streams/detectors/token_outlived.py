@@ -43,6 +43,8 @@ def _task_ended(event: Event, st: NhiState, s: Settings) -> list[Finding]:
             continue
         if cs.revoked_at is not None and cs.revoked_at <= end:
             continue
+        if cs.invalidated_with_task:
+            continue  # the issuer itself ends it with the task (collectors set attrs.invalidated_with_task)
         if cs.expires_at is not None and cs.expires_at <= limit:
             continue  # expired already, or expires within the allowed overhang
         if cs.expires_at is None:

@@ -45,10 +45,10 @@ class Collector:
         # Files rarely mix formats, so the last match is tried first.
         value = rec.value if rec.value is not NOT_JSON else rec.text
         last = self._last_auto
-        if last is not None and _accepts(last, rec) and last.sniff(value):
+        if last is not None and _claims(last, rec, value):
             return last
         for fmt in FORMATS.values():
-            if fmt is not last and _accepts(fmt, rec) and fmt.sniff(value):
+            if fmt is not last and _claims(fmt, rec, value):
                 self._last_auto = fmt
                 return fmt
         return None
@@ -96,6 +96,15 @@ class Collector:
 
 def _accepts(fmt: Format, rec: RawRecord) -> bool:
     return fmt.decode == "text" or rec.value is not NOT_JSON
+
+
+def _claims(fmt: Format, rec: RawRecord, value: object) -> bool:
+    if not _accepts(fmt, rec):
+        return False
+    try:
+        return fmt.sniff(value)
+    except Exception:  # a sniffer tripping on odd input means "not mine", never a crashed run
+        return False
 
 
 def safe_raw(rec: RawRecord, key: str) -> str:

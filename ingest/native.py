@@ -28,7 +28,10 @@ def parse_native(record: Any, ctx: ParseContext) -> list[Event]:
 
 
 def sniff_native(record: Any) -> bool:
-    return isinstance(record, dict) and record.get("type") in _TYPES and "time" in record
+    if not isinstance(record, dict):
+        return False
+    kind = record.get("type")
+    return isinstance(kind, str) and kind in _TYPES and "time" in record
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ingest.errors import NhiError
-from nhi import cmd_query, cmd_replay, cmd_schema
+from nhi import cmd_demo, cmd_ingest, cmd_query, cmd_replay, cmd_schema, cmd_verify
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
+    "demo": cmd_demo.add_parser,
     "replay": cmd_replay.add_parser,
     "query": cmd_query.add_parser,
     "schema": cmd_schema.add_parser,
+    "verify": cmd_verify.add_parser,
+    "ingest": cmd_ingest.add_parser,
 }
 
 DESCRIPTION = """\

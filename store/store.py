@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest.errors import StoreError
+from store import chain
 from store import columns as C
 from store.batch import Batch
 from store.connection import connect, describe_error
@@ -29,8 +30,12 @@ TABLES = (
     "rejects",
     "engine_state",
     "kafka_offsets",
+    "chain_heads",
+    "alert_suppressions",
     "schema_migrations",
 )
+
+CHAIN_VERSION = 2  # the migration that added the hash chains
 
 
 class Store:
@@ -50,7 +55,9 @@ class Store:
             if read_only:
                 check_readable(con, target)
             else:
-                migrate(con, target)
+                applied = migrate(con, target)
+                if CHAIN_VERSION in applied:
+                    chain.adopt(con)  # rows from before the chain existed get linked once, now
         except StoreError:
             con.close()
             raise
@@ -147,6 +154,20 @@ class Store:
     def counts(self) -> dict[str, int]:
         sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES)
         return {str(name): int(n) for name, n in self.rows(sql)}
+
+    def verify_chains(self, limit: int = 20) -> list[chain.ChainReport]:
+        """Walk the hash chains of finding_history and trust_scores (see store/chain.py)."""
+        try:
+            return chain.verify(self.con, limit)
+        except duckdb.Error as exc:
+            raise StoreError(describe_error(exc, self.path)) from exc
+
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        """{chain: (last seq, last hash)}: what an export pins in its manifest."""
+        try:
+            return chain.heads(self.con)
+        except duckdb.Error as exc:
+            raise StoreError(describe_error(exc, self.path)) from exc
 
     def rows(self, sql: str, params: dict[str, object] | None = None) -> list[tuple[Any, ...]]:
         """Run trusted SQL (ours, or tests') and fetch every row. User SQL goes through store.readonly."""

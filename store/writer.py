@@ -6,6 +6,7 @@ no-op; state tables are upserts of the latest row per key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
+from store import chain
 from store import columns as C
 from store.batch import Batch
 
@@ -24,14 +26,15 @@ ON CONFLICT DO NOTHING
 
 _REJECTS = "INSERT INTO rejects BY NAME SELECT * FROM _b_rejects ON CONFLICT DO NOTHING"
 
-_TRUST = "INSERT INTO trust_scores BY NAME SELECT * FROM _b_trust ON CONFLICT DO NOTHING"
+# The chained tables get only rows that are new (store.chain.link_new_rows filters and links them
+# inside the transaction), so a plain INSERT: a conflict here would mean a broken chain, not a replay.
+_TRUST = "INSERT INTO trust_scores BY NAME SELECT * FROM _b_trust"
 
 _HISTORY = """
 INSERT INTO finding_history BY NAME
 SELECT history_id, finding_id, activity, status, severity, detector, nhi, credential, task, time, reason,
-       summary, evidence, details, $now::TIMESTAMPTZ AS recorded_at
+       summary, evidence, details, recorded_at, seq, prev_hash, hash
 FROM _b_history
-ON CONFLICT DO NOTHING
 """
 
 # first_seen is deliberately absent from SET: a finding keeps the time it was first raised.
@@ -84,6 +87,17 @@ class Step:
     sql: str
     params: dict[str, object]
     counts_as: str | None = None  # the WriteStats field its inserted-row count goes to
+    # Turns the table into what is inserted, inside the transaction (the hash chain needs the
+    # stored head and the already-stored keys, which only the open transaction can see).
+    prepare: Callable[[duckdb.DuckDBPyConnection, pa.Table], pa.Table] | None = None
+
+
+def _link_history(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    return chain.link_new_rows(con, chain.FINDINGS, table)
+
+
+def _link_trust(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
+    return chain.link_new_rows(con, chain.TRUST, table)
 
 
 def plan_batch(batch: Batch) -> list[Step]:
@@ -98,11 +112,13 @@ def plan_batch(batch: Batch) -> list[Step]:
     if batch.findings:
         changes = C.findings_table(batch.findings)
         latest = C.last_per_key(changes, [f.finding_id for f in batch.findings])
-        steps.append(Step("_b_history", changes, _HISTORY, now, "finding_changes"))
+        # recorded_at is a column (not a SQL parameter) because the chain hashes it
+        recorded = changes.append_column("recorded_at", pa.array([now["now"]] * len(changes), C.TS))
+        steps.append(Step("_b_history", recorded, _HISTORY, {}, "finding_changes", _link_history))
         steps.append(Step("_b_findings", latest, _FINDINGS, now))
     if batch.trust:
         table = C.last_per_key(C.trust_table(batch.trust), [(t.nhi, t.event_id) for t in batch.trust])
-        steps.append(Step("_b_trust", table, _TRUST, {}, "trust_changes"))
+        steps.append(Step("_b_trust", table, _TRUST, {}, "trust_changes", _link_trust))
     snap = batch.snapshots
     if snap.identities:
         table = C.last_per_key(C.identities_table(snap.identities), [r.nhi for r in snap.identities])
@@ -125,13 +141,18 @@ def run_steps(con: duckdb.DuckDBPyConnection, steps: list[Step]) -> WriteStats:
     """Execute ``steps`` on ``con``; the caller owns the transaction."""
     inserted: dict[str, int] = {}
     for step in steps:
-        con.register(step.view, step.table)
+        table = step.prepare(con, step.table) if step.prepare is not None else step.table
+        if step.prepare is not None and not len(table):
+            inserted[step.counts_as or ""] = 0
+            continue
+        con.register(step.view, table)
         # Not in a finally: after a failed statement the transaction is aborted and unregister
         # would fail too, hiding the real error. Store.write drops the views after its rollback.
         row = con.execute(step.sql, step.params).fetchone()
         con.unregister(step.view)
         if step.counts_as:
             inserted[step.counts_as] = int(row[0]) if row else 0
+    inserted.pop("", None)
     return WriteStats(**inserted)
 
 

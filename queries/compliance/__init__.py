@@ -1,0 +1,1 @@
+"""Compliance: the framework mappings (data), control assessment, evidence packages and their report."""

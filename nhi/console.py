@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.records import Finding
@@ -19,10 +20,11 @@ SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 def alert_line(f: Finding) -> str:
     if f.activity == "close":
-        return f"[green]RESOLVED[/] {f.detector:<19} {f.nhi}  {f.details.get('resolution', '')}"
+        return f"[green]RESOLVED[/] {f.detector:<19} {f.nhi}: {f.details.get('resolution', '')}"
     style = SEVERITY_STYLE.get(f.severity, "")
-    label = f"[{style}]{f.severity.upper():<6}[/]"
-    return f"{label}   {f.detector:<19} {f.nhi}  {f.summary}"
+    label = f"[{style}]{f.severity.upper():<8}[/]"
+    # summaries name the identity themselves
+    return f"{label} {f.detector:<19} {escape(f.summary)}"
 
 
 def print_alert(f: Finding) -> None:

@@ -75,7 +75,7 @@ def _open(db_path: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _friendly(exc: duckdb.Error, db_path: str | Path) -> QueryError:
+def friendly_error(exc: duckdb.Error, db_path: str | Path) -> QueryError:
     text = str(exc)
     if (
         isinstance(exc, duckdb.PermissionException)
@@ -90,8 +90,15 @@ def _friendly(exc: duckdb.Error, db_path: str | Path) -> QueryError:
     return QueryError(f"query failed on {db_path}: {text}")
 
 
-def run_query(db_path: str | Path, sql: str, params: Mapping[str, object] | None = None) -> QueryResult:
-    """Run read-only ``sql`` (``:name`` or ``$name`` placeholders) and return every row of the last statement."""
+# One read-only statement with its bound parameters, as run_query executes it.
+Planned = list[tuple[str, dict[str, object]]]
+
+
+def plan_query(sql: str, params: Mapping[str, object] | None = None) -> Planned:
+    """Check ``sql`` is read-only and bind ``params`` per statement; QueryError says what is wrong.
+
+    Shared by run_query and the running sink's query server, so both refuse the same things.
+    """
     given = dict(params or {})
     statements = check_read_only(to_dollar_params(sql))
     used: set[str] = set().union(*(s.named_parameters for s in statements))
@@ -101,18 +108,29 @@ def run_query(db_path: str | Path, sql: str, params: Mapping[str, object] | None
     unused = sorted(given.keys() - used)
     if unused:
         raise QueryError(f"nhi query: parameter(s) not used by the query: {', '.join(unused)}")
+    return [(s.query, {name: given[name] for name in s.named_parameters}) for s in statements]
+
+
+def execute_plan(con: duckdb.DuckDBPyConnection, plan: Planned) -> duckdb.DuckDBPyConnection:
+    """Run every statement on ``con``; the last one's result is returned (duckdb.Error propagates)."""
+    result: duckdb.DuckDBPyConnection | None = None
+    for query, bound in plan:
+        result = con.execute(query, bound)
+    if result is None:  # check_read_only refuses an empty statement list; kept for the type checker
+        raise QueryError("nhi query: no SQL statement given")
+    return result
+
+
+def run_query(db_path: str | Path, sql: str, params: Mapping[str, object] | None = None) -> QueryResult:
+    """Run read-only ``sql`` (``:name`` or ``$name`` placeholders) and return every row of the last statement."""
+    plan = plan_query(sql, params)
     con = _open(db_path)
     try:
-        result: duckdb.DuckDBPyConnection | None = None
-        for statement in statements:
-            bound = {name: given[name] for name in statement.named_parameters}
-            result = con.execute(statement.query, bound)
-        if result is None:  # check_read_only refuses an empty statement list; kept for the type checker
-            raise QueryError("nhi query: no SQL statement given")
+        result = execute_plan(con, plan)
         description = result.description or []
         rows = result.fetchall()
     except duckdb.Error as exc:
-        raise _friendly(exc, db_path) from exc
+        raise friendly_error(exc, db_path) from exc
     finally:
         try:
             con.close()

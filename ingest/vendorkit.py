@@ -20,7 +20,7 @@ from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
 from ingest.native import describe_validation_error
 from ingest.parsing import ParseContext
-from ingest.secrets import scrub, scrub_text
+from ingest.secrets import fingerprint, scrub, scrub_text
 
 # Set on every event whose subject is a person rather than a machine. The engine reads exactly
 # this (streams/state.py) and never judges such an identity as an unowned actor.
@@ -101,6 +101,41 @@ def ip_or_none(value: Any) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+# --- secrets in free text ------------------------------------------------------------------------
+
+# ingest.secrets.scrub_text catches bearer/JWT values and quoted ``key: "value"`` pairs; vendor text
+# fields (display names, user agents, error strings) also carry unquoted ``client_secret=...`` and
+# Okta's ``SSWS <token>`` header. Those are fingerprinted here as well, before anything is copied.
+# A key preceded by ':' or '/' is part of an ARN or path (``...:secret:prod/db``), not a pair.
+_UNQUOTED = re.compile(
+    r"(?i)(?<![:/.])\b([\w-]*(?:secret|passwd|password|token|api[_-]?key|secret[_-]?key))"
+    r"(\s*[:=]\s*)(?!fp:)([^\s,;&\"'\])}]{4,})"
+)
+_SSWS = re.compile(r"\b(SSWS)\s+(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
+
+
+def scrub_free(text: str, key: str) -> str:
+    text = scrub_text(text, key)
+    lowered = text.lower()
+    if any(w in lowered for w in ("secret", "pass", "key", "token")):
+        text = _UNQUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{fingerprint(m.group(3), key)}", text)
+    if "SSWS" in text:
+        text = _SSWS.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
+    return text
+
+
+def scrub_all(value: Any, key: str) -> Any:
+    """ingest.secrets.scrub, then :func:`scrub_free` on every string left."""
+    value = scrub(value, key)
+    if isinstance(value, str):
+        return scrub_free(value, key)
+    if isinstance(value, dict):
+        return {k: scrub_all(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_all(v, key) for v in value]
+    return value
 
 
 # --- time -------------------------------------------------------------------------------------
@@ -220,9 +255,9 @@ class Emitter:
         clean = {k: v for k, v in (attrs or {}).items() if v is not None and v != ""}
         if human:
             clean[PRINCIPAL_KIND] = HUMAN
-        for name in ("resource", "action"):
+        for name in ("resource", "action", "purpose"):
             if isinstance(fields.get(name), str):
-                fields[name] = scrub_text(fields[name], self.key)
+                fields[name] = scrub_free(fields[name], self.key)
         try:
             event = Event(
                 type=kind,
@@ -230,7 +265,7 @@ class Emitter:
                 id=f"{self.id_basis}:{suffix}",
                 source=self.source,
                 context=context or Context(),
-                attrs=scrub(clean, self.key),
+                attrs=scrub_all(clean, self.key),
                 **fields,
             )
         except ValidationError as exc:
@@ -242,7 +277,7 @@ def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: 
     agent = s(user_agent)
     return Context(
         ip=ip_or_none(ip),
-        user_agent=scrub_text(agent, key)[:512] if agent else None,
+        user_agent=scrub_free(agent, key)[:512] if agent else None,
         **{k: v for k, v in fields.items() if v},
     )
 

@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 from ingest.cloudtrail import parse_cloudtrail, sniff_cloudtrail
+from ingest.entra import parse_entra, sniff_entra
 from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
+from ingest.github_audit import parse_github_audit, sniff_github_audit
 from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.native import parse_native, sniff_native
 from ingest.ocsf import parse_ocsf, sniff_ocsf
+from ingest.okta import parse_okta, sniff_okta
 from ingest.parsing import Format
 from ingest.spire import parse_spire, sniff_spire
 from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
@@ -22,6 +25,9 @@ FORMATS: dict[str, Format] = {
     "spire": Format("spire", "SPIRE server logs (SVIDs)", parse_spire, sniff_spire, decode="text"),
     "cloudtrail": Format("cloudtrail", "AWS CloudTrail, EventBridge too", parse_cloudtrail, sniff_cloudtrail),
     "vault-audit": Format("vault-audit", "Vault audit device", parse_vault_audit, sniff_vault_audit),
+    "entra": Format("entra", "Entra ID sign-in and audit logs", parse_entra, sniff_entra),
+    "okta": Format("okta", "Okta System Log", parse_okta, sniff_okta),
+    "github-audit": Format("github-audit", "GitHub audit log", parse_github_audit, sniff_github_audit),
 }
 
 AUTO = "auto"

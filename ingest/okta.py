@@ -1,0 +1,224 @@
+"""Okta System Log events -> canonical events.
+
+Who acted (``actor`` and ``transaction.detail.requestApiTokenId``):
+
+- A request made with an API token -> ``okta:api-token/<token id>`` (an NHI; the credential is the
+  token id). Okta logs the token's creating user as the actor because the token acts with that
+  user's permissions; the user is kept in ``attrs.acting_user``. The token, not the user, is the
+  identity: it lives on when the user walks away, which is exactly what unowned-actor is about.
+- A service app (``PublicClientApp`` / ``AppInstance`` actor) getting or using tokens on its own
+  (client credentials) -> ``okta:app/<client id>``. When the grant is for a user (authorization
+  code, refresh of a user session), the subject is that person.
+- A person -> ``okta:human/<login>`` with ``attrs.principal_kind = "human"``.
+- Okta itself (SystemPrincipal) or a bare IP address (threat detection) -> no identity acted: ``[]``.
+
+What happened: the actor's ``credential.used`` (action = eventType, outcome from outcome.result),
+plus ``system.api_token.create`` -> ``identity.registered`` (owner = the creating user's login)
+and ``credential.issued`` (no expiry: Okta API tokens only lapse after 30 days unused, which no
+record can tell); ``system.api_token.revoke`` -> ``credential.revoked``; OAuth token grants ->
+``credential.issued`` (credential = the token's id in ``target``, expiry from its ``expires``);
+token revocations -> ``credential.revoked``; reuse detections carry ``attrs.token_reuse``.
+The event type is read from ``eventType`` or ``eventtype`` (both spellings occur in exports).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.errors import RecordRejected
+from ingest.events import Event, EventType
+from ingest.parsing import ParseContext
+from ingest.vendorkit import Emitter, ci, d, dig, lst, make_context, parse_time, record_hash, require_dict, s
+
+SOURCE = "okta"
+
+_APP_ACTORS = {"PublicClientApp", "AppInstance", "ClientApp", "Client"}
+_TOKEN_TARGETS = {"access_token", "refresh_token", "id_token", "AccessToken", "RefreshToken", "IdToken"}
+_USER_GRANTS = {
+    "authorization_code",
+    "implicit",
+    "password",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "interaction_code",
+}
+_OK = {"SUCCESS": "success", "ALLOW": "success", "FAILURE": "failure", "DENY": "failure"}
+
+
+def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
+    rec = require_dict(record, SOURCE)
+    kind = s(ci(rec, "eventType", "eventtype"))
+    if kind is None:
+        raise RecordRejected("Okta event has no eventType")
+    time = parse_time(ci(rec, "published"))
+    if time is None:
+        raise RecordRejected(
+            f"Okta {kind}: published is missing or not a timestamp (got {ci(rec, 'published')!r:.40})"
+        )
+    em = Emitter(SOURCE, ctx, "okta:" + record_hash(rec))
+    client = d(ci(rec, "client"))
+    context = make_context(
+        em.key, ip=ci(client, "ipAddress"), user_agent=dig(client, "userAgent", "rawUserAgent")
+    )
+    outcome = _OK.get((s(dig(rec, "outcome", "result")) or "").upper())
+    targets = [d(t) for t in lst(ci(rec, "target"))]
+    debug = d(dig(rec, "debugContext", "debugData"))
+    actor = _actor(rec, targets, debug)
+    attrs = {
+        "okta_uuid": s(ci(rec, "uuid")),
+        "outcome_reason": s(dig(rec, "outcome", "reason")),
+        "grant_type": s(debug.get("grantType")),
+        "token_reuse": True if "reuse" in kind else None,
+        # The OAuth client involved, also when the grant makes a person the subject.
+        "client_id": s(dig(rec, "actor", "id")) if s(dig(rec, "actor", "type")) in _APP_ACTORS else None,
+    }
+    if actor is not None:
+        nhi, human, credential, acting = actor
+        first = targets[0] if targets else {}
+        em.emit(
+            EventType.CREDENTIAL_USED,
+            time,
+            "used",
+            nhi=nhi,
+            credential=credential,
+            action=kind,
+            resource=_target_name(first),
+            outcome=outcome,
+            context=context,
+            attrs={**attrs, "acting_user": acting},
+            human=human,
+        )
+    if outcome == "failure":
+        return em.events
+    by = actor[0] if actor else None
+    if kind in ("system.api_token.create", "system.api_token.revoke"):
+        token = next((t for t in targets if s(t.get("type")) == "Token"), None)
+        token_id = s(token.get("id")) if token else None
+        if token_id:
+            nhi = f"okta:api-token/{token_id}"
+            meta = {**attrs, "token_name": s(token.get("displayName")) if token else None, "changed_by": by}
+            if kind.endswith("create"):
+                owner = s(dig(rec, "actor", "alternateId"))
+                em.emit(
+                    EventType.IDENTITY_REGISTERED,
+                    time,
+                    "registered",
+                    nhi=nhi,
+                    owner=owner.lower() if owner else None,
+                    attrs=meta,
+                )
+                em.emit(
+                    EventType.CREDENTIAL_ISSUED,
+                    time,
+                    "issued",
+                    nhi=nhi,
+                    credential=token_id,
+                    method="okta-api-token",
+                    context=context,
+                    attrs=meta,
+                )
+            else:
+                em.emit(
+                    EventType.CREDENTIAL_REVOKED, time, "revoked", nhi=nhi, credential=token_id, attrs=meta
+                )
+    elif actor is not None and (".token.grant" in kind or ".token.revoke" in kind):
+        _oauth_token(kind, time, actor, targets, context, attrs, em)
+    return em.events
+
+
+def sniff_okta(value: Any) -> bool:
+    if not isinstance(value, dict) or "eventName" in value:
+        return False  # CloudTrail also has an eventType ("AwsApiCall"), but never dotted
+    kind = value.get("eventType", value.get("eventtype"))
+    if not isinstance(kind, str) or "." not in kind or " " in kind:
+        return False
+    return any(
+        k in value
+        for k in ("published", "actor", "uuid", "legacyEventType", "legacyeventtype", "displayMessage")
+    )
+
+
+def _target_name(target: dict[str, Any]) -> str | None:
+    kind = s(target.get("type"))
+    name = s(target.get("alternateId")) if s(target.get("alternateId")) not in (None, "unknown") else None
+    ident = name or s(target.get("id")) or s(target.get("displayName"))
+    return f"{kind} {ident}" if kind and ident else ident
+
+
+def _person(login: str | None, ident: str | None) -> str | None:
+    value = login if login and login != "unknown" else ident
+    return f"okta:human/{value.lower()}" if value and value != "unknown" else None
+
+
+def _actor(
+    rec: dict[str, Any], targets: list[dict[str, Any]], debug: dict[str, Any]
+) -> tuple[str, bool, str | None, str | None] | None:
+    """(nhi, is a person, credential, acting user) of whoever made the request."""
+    actor = d(ci(rec, "actor"))
+    kind = s(actor.get("type"))
+    login = s(actor.get("alternateId"))
+    api_token = s(dig(rec, "transaction", "detail", "requestApiTokenId"))
+    if api_token:
+        return f"okta:api-token/{api_token}", False, api_token, login
+    if kind in _APP_ACTORS:
+        grant = s(debug.get("grantType"))
+        user = next((t for t in targets if s(t.get("type")) == "User"), None)
+        if grant in _USER_GRANTS or (grant is None and (user or s(debug.get("userId")))):
+            person = (
+                _person(s(user.get("alternateId")), s(user.get("id")))
+                if user
+                else _person(None, s(debug.get("userId")))
+            )
+            if person:
+                return person, True, None, None
+        client = s(actor.get("id")) or login
+        return (f"okta:app/{client}", False, None, None) if client else None
+    if kind == "User" and (login or "").lower() != "system@okta.com":  # Okta's own automation
+        person = _person(login, s(actor.get("id")))
+        return (person, True, None, None) if person else None
+    return None
+
+
+def _oauth_token(
+    kind: str,
+    time: Any,
+    actor: tuple[str, bool, str | None, str | None],
+    targets: list[dict[str, Any]],
+    context: Any,
+    attrs: dict[str, Any],
+    em: Emitter,
+) -> None:
+    token = next((t for t in targets if s(t.get("type")) in _TOKEN_TARGETS), None)
+    token_id = s(token.get("id")) if token else None
+    nhi, human = actor[0], actor[1]
+    if ".token.revoke" in kind:
+        if token_id:
+            em.emit(
+                EventType.CREDENTIAL_REVOKED,
+                time,
+                "revoked",
+                nhi=nhi,
+                credential=token_id,
+                attrs=attrs,
+                human=human,
+            )
+        return
+    detail = d(token.get("detailEntry")) if token else {}
+    grant = s(attrs.get("grant_type")) or "unknown"
+    em.emit(
+        EventType.CREDENTIAL_ISSUED,
+        time,
+        "issued",
+        nhi=nhi,
+        credential=token_id,
+        expires_at=parse_time(detail.get("expires")),
+        method=f"okta-oauth-{grant.rsplit(':', 1)[-1].replace('_', '-')}",
+        context=context,
+        attrs={
+            **attrs,
+            "token_type": s(token.get("type")) if token else None,
+            "scopes": s(detail.get("scopes")),
+        },
+        human=human,
+    )

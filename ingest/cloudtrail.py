@@ -220,11 +220,12 @@ def _sts_issue(
         person = session or subject or role
         nhi = f"aws:{account}:human/{person}" if human else f"aws:{account}:role/{role}"
     expires = parse_time(ci(creds, "expiration"))
-    estimated = None
+    assumed = None
     if expires is None:
-        # STS credentials always expire; a missing or garbled expiration is estimated, not "never".
+        # STS credentials always expire; a missing or garbled expiration is assumed from the
+        # requested duration (or the API default), flagged like the other collectors do.
         duration = ci(req, "durationSeconds") or _STS_DEFAULT_S.get(name, 3600)
-        expires, estimated = add_seconds(time, duration), True
+        expires, assumed = add_seconds(time, duration), True
     task = None
     if role and session and not human:
         task = f"aws-session:{account}/{role}/{session}"
@@ -239,7 +240,7 @@ def _sts_issue(
         "saml_subject": s(ci(resp, "subject")),
         "issued_by": caller.nhi if caller else s(ci(web, "invokedBy")),
         "role": f"aws:{account}:role/{role}" if human and role else None,
-        "expires_at_estimated": estimated,
+        "expires_at_assumed": assumed,
     }
     instance = instance_of(session)
     em.emit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -439,3 +439,12 @@ def test_every_cloudtrail_file_replays_through_auto() -> None:
             assert len(rejects) == 5 and not events
             assert Counter(r.source for r in rejects) == {"auto": 5}
     assert seen == EXPECTED
+
+
+def test_missing_sts_expiration_is_assumed_not_never() -> None:
+    record = copy.deepcopy(line(DOCS, 1))
+    del record["responseElements"]["credentials"]["expiration"]
+    record["requestParameters"]["durationSeconds"] = 900
+    _, issued = parse(record)
+    assert issued.expires_at == issued.time + timedelta(seconds=900)
+    assert issued.attrs["expires_at_assumed"] is True

@@ -4,8 +4,10 @@ stories as sequences, secrets never copied, no crash on any input, sniffing, who
 from __future__ import annotations
 
 import copy
+import gzip
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -448,3 +450,12 @@ def test_missing_sts_expiration_is_assumed_not_never() -> None:
     _, issued = parse(record)
     assert issued.expires_at == issued.time + timedelta(seconds=900)
     assert issued.attrs["expires_at_assumed"] is True
+
+
+def test_gzipped_records_document_as_delivered_to_s3(tmp_path: Path) -> None:
+    records = [line(DOCS, i) for i in range(10)]
+    path = tmp_path / "123456789012_CloudTrail_us-east-2_20140718T1510Z_abc.json.gz"
+    path.write_bytes(gzip.compress(orjson.dumps({"Records": records}, option=orjson.OPT_INDENT_2)))
+    events, rejects = run_auto(path)
+    assert not rejects
+    assert [e.id for e in events] == [e.id for r in records for e in parse(r)]

@@ -22,6 +22,8 @@ class Settings:
     learn_events: int = 20
     # ordering: events may arrive this far behind the newest one seen and still be applied in order
     reorder_window_s: float = 300.0
+    # Kafka worker: a partition that received nothing for this long (wall time) releases all it holds
+    idle_flush_s: float = 2.0
     # trust score: lifetimes above this count as long-lived
     long_lived_s: float = 86400.0
     # evidence ids kept per finding (the newest are kept, the first is always kept)
@@ -59,6 +61,7 @@ SETTINGS_DOC: dict[str, str] = {
     "grace_s": "token-outlived-task (b): a use of a bound credential this many seconds after its task ended is a finding.",
     "learn_events": "context-drift (b): without attested issuance or task starts, the baseline is learned from this many first events of the NHI.",
     "reorder_window_s": "Events arriving up to this many seconds (event time) behind the newest seen are still applied in order.",
+    "idle_flush_s": "Kafka worker: a partition idle this many seconds (wall time) releases every event it holds for ordering, as replay does at the end of its input.",
     "long_lived_s": "Trust score: a credential living longer than this counts as long-lived.",
     "evidence_cap": "Evidence event ids kept per finding (the first and the newest).",
     "dedupe_window": "Event ids remembered per NHI so a re-delivered event is ignored.",
@@ -92,7 +95,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
 
 
 def _check(s: Settings) -> None:
-    for name in ("max_overhang_s", "grace_s", "reorder_window_s", "long_lived_s"):
+    for name in ("max_overhang_s", "grace_s", "reorder_window_s", "idle_flush_s", "long_lived_s"):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be >= 0")
     for name in ("learn_events", "evidence_cap", "dedupe_window", "batch_size"):

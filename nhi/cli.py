@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ingest.errors import NhiError
-from nhi import cmd_demo, cmd_ingest, cmd_query, cmd_replay, cmd_schema, cmd_verify
+from nhi import cmd_alerts, cmd_demo, cmd_ingest, cmd_query, cmd_replay, cmd_schema, cmd_verify
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
     "demo": cmd_demo.add_parser,
@@ -16,6 +16,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     "schema": cmd_schema.add_parser,
     "verify": cmd_verify.add_parser,
     "ingest": cmd_ingest.add_parser,
+    "alerts": cmd_alerts.add_parser,
 }
 
 DESCRIPTION = """\

@@ -1,0 +1,170 @@
+"""nhi alerts: findings as OCSF Detection Findings (or text), from the store or the findings topic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+import orjson
+
+from ingest.errors import ConfigError, StoreError
+from ingest.kafka_config import bootstrap_from
+from nhi import console
+from nhi.common import add_db_argument
+from nhi.timeargs import parse_when
+from streams.alerts.feed import AlertMaker, StoreFeed
+from streams.alerts.live import LiveAlerts
+from streams.alerts.ocsf import Alert, to_ocsf, to_text
+from streams.alerts.router import DeliveryReport, Router
+from streams.alerts.suppress import ENV, Suppressor, load_rules
+from streams.topics import topics_from_env
+
+HELP = "Print (or deliver) findings as OCSF 1.8 Detection Finding alerts, from the store or Kafka."
+DESCRIPTION = f"""\
+Every finding change (create / update / close) is one OCSF Detection Finding record (class_uid
+2004); the alert uid is the finding id, so a finding is one alert that is updated and closed, not
+repeated. Each record carries its detector's OWASP NHI Top 10, NIST CSF 2.0 and SP 800-207
+controls. Suppression rules (--suppressions or ${ENV}) mark matching alerts as suppressed
+(status_id 3) with the rule and its reason; suppressed alerts are never dropped, and which rule
+suppressed which change is recorded in the store (table alert_suppressions).
+
+examples:
+  nhi alerts --db evidence.duckdb                         (OCSF JSON, one record per line)
+  nhi alerts --format text --since 24h
+  nhi alerts --follow --suppressions suppressions.yaml    (poll for new changes as they land)
+  nhi alerts --route routes.yaml --since 7d               (deliver stored alerts to the routes)
+  nhi alerts --bootstrap localhost:9092 --route routes.yaml   (consume the findings topic)
+
+exit status: 0 when every alert was printed or delivered, 1 if any went to the dead letters."""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "alerts", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_db_argument(p)
+    p.add_argument("--format", choices=("ocsf", "text"), default="ocsf", help="output format (default: ocsf)")
+    p.add_argument(
+        "--since", metavar="T", help="only changes at or after T (2026-05-01, an ISO time, or 24h / 7d ago)"
+    )
+    p.add_argument(
+        "--follow", "-F", action="store_true", help="keep polling the store for new finding changes"
+    )
+    p.add_argument(
+        "--interval", type=float, default=2.0, metavar="S", help="--follow poll interval (default 2s)"
+    )
+    p.add_argument("--suppressions", metavar="FILE", help=f"suppression rules, YAML (default: ${ENV})")
+    p.add_argument("--route", metavar="CONFIG", help="deliver through the destinations and routes in CONFIG")
+    p.add_argument(
+        "--bootstrap",
+        metavar="ADDR",
+        help="consume the Kafka findings topic at ADDR instead of reading the store",
+    )
+    p.add_argument("--group", default="nhi-alerts", help="Kafka consumer group (default: nhi-alerts)")
+    p.add_argument("--quiet", "-q", action="store_true", help="with --route: don't print the alerts as well")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to finish deliveries at exit (default 30)",
+    )
+    p.set_defaults(run=run)
+
+
+def emitter(fmt: str) -> Callable[[Alert], None]:
+    def emit(alert: Alert) -> None:
+        line = orjson.dumps(to_ocsf(alert)).decode() if fmt == "ocsf" else to_text(alert)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    return emit
+
+
+def run(args: argparse.Namespace) -> int:
+    suppressor = Suppressor(load_rules(args.suppressions))
+    router: Router | None = None
+    if args.route:
+        router, warnings = Router.from_file(args.route)
+        for w in warnings:
+            console.err.print(f"nhi alerts: {args.route}: {w}", markup=False)
+    emit = None if (router is not None and args.quiet) else emitter(args.format)
+    live = LiveAlerts(AlertMaker(suppressor), router, emit)
+    try:
+        if args.bootstrap:
+            _from_kafka(args, live)
+        else:
+            _from_store(args, live, suppressor)
+    finally:
+        report = live.close(args.drain)
+    return _summarise(report)
+
+
+def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppressor) -> None:
+    feed = StoreFeed(args.db, suppressor, since=parse_when(args.since))
+    warned = False
+    while True:
+        try:
+            for alert in feed.poll():
+                live.handle(alert)
+        except StoreError as exc:
+            # While a writer (nhi replay, the sink) holds the file, wait for it rather than give up.
+            if not args.follow or "lock" not in str(exc).lower():
+                raise
+            if not warned:
+                console.err.print(f"nhi alerts: {exc} - waiting", markup=False)
+                warned = True
+        if feed.unrecorded and not warned:
+            console.err.print(
+                f"nhi alerts: {feed.unrecorded} suppression decision(s) could not be recorded in {args.db} "
+                "(the file is locked); they are in the alerts themselves",
+                markup=False,
+            )
+            warned = True
+        if not args.follow:
+            return
+        time.sleep(args.interval)
+
+
+def _from_kafka(args: argparse.Namespace, live: LiveAlerts) -> None:
+    from streams.alerts.kafka_source import IdentityCache, consume_findings
+
+    if args.follow or args.since:
+        raise ConfigError(
+            "--follow and --since read the store; with --bootstrap the topic is followed anyway"
+        )
+    cache = IdentityCache()
+    live.maker.lookup = cache.lookup
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stats = await consume_findings(
+            bootstrap_from(args.bootstrap),
+            topics_from_env(),
+            args.group,
+            live.on_finding,
+            identities=cache,
+            pending=lambda: live.pending,
+            stop=stop,
+            final_drain_s=args.drain,
+        )
+        console.err.print(
+            f"nhi alerts: consumed {stats.findings} finding changes, {stats.undecodable} undecodable"
+        )
+
+    asyncio.run(main())
+
+
+def _summarise(report: DeliveryReport | None) -> int:
+    if report is None:
+        return 0
+    for line in report.lines():
+        console.err.print(line, markup=False)
+    return 1 if report.dead else 0

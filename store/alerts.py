@@ -1,0 +1,138 @@
+"""Reading finding changes for alerts (in chain order, resumable by seq) and recording suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from store.store import Store
+from streams.records import Finding
+
+# first_seen comes from the findings table: a change row carries only its own (event) time.
+CHANGES_SQL = """
+SELECT h.seq, h.history_id, h.finding_id, h.activity, h.status, h.severity, h.detector, h.nhi, h.credential,
+       h.task, h.time, h.reason, h.summary, h.evidence, h.details, coalesce(f.first_seen, h.time) AS first_seen
+FROM finding_history AS h
+LEFT JOIN findings AS f USING (finding_id)
+WHERE h.seq > $after
+  AND ($since IS NULL OR h.time >= $since)
+  AND ($until IS NULL OR h.time < $until)
+ORDER BY h.seq
+LIMIT $limit
+"""
+
+IDENTITIES_SQL = """
+WITH placement AS (
+    SELECT nhi, mode(context.namespace) AS namespace, mode(context.cluster) AS cluster
+    FROM events WHERE list_contains($nhis, nhi) GROUP BY nhi
+)
+SELECT n.nhi, i.owner, i.owner_status, i.trust, p.namespace, p.cluster
+FROM (SELECT unnest($nhis) AS nhi) AS n
+LEFT JOIN identities AS i USING (nhi)
+LEFT JOIN placement AS p USING (nhi)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    seq: int
+    history_id: str
+    finding: Finding
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIdentity:
+    nhi: str
+    owner: str | None
+    owner_status: str | None
+    trust: int | None
+    namespace: str | None
+    cluster: str | None
+
+
+def _finding(r: Sequence[Any]) -> Finding:
+    (
+        _,
+        _,
+        fid,
+        activity,
+        status,
+        severity,
+        detector,
+        nhi,
+        cred,
+        task,
+        time,
+        reason,
+        summary,
+        ev,
+        details,
+        first,
+    ) = r
+    return Finding(
+        finding_id=fid,
+        detector=detector,
+        severity=severity,
+        status=status,
+        nhi=nhi,
+        credential=cred,
+        task=task,
+        reason=reason,
+        summary=summary,
+        first_seen=min(first, time),
+        last_seen=time,
+        evidence=list(ev),
+        activity=activity,
+        resolved_at=time if activity == "close" else None,
+        details=orjson.loads(details) if details else {},
+    )
+
+
+def finding_changes(
+    store: Store,
+    after_seq: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[StoredChange]:
+    """Changes with seq > ``after_seq`` (and event time in [since, until)), in chain order."""
+    rows = store.rows(CHANGES_SQL, {"after": after_seq, "since": since, "until": until, "limit": limit})
+    return [StoredChange(int(r[0]), str(r[1]), _finding(r)) for r in rows]
+
+
+def identities(store: Store, nhis: Iterable[str]) -> dict[str, StoredIdentity]:
+    wanted = sorted(set(nhis))
+    if not wanted:
+        return {}
+    rows = store.rows(IDENTITIES_SQL, {"nhis": wanted})
+    return {str(r[0]): StoredIdentity(*r) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRecord:
+    history_id: str
+    finding_id: str
+    rule_id: str
+    reason: str
+    expires: datetime | None
+
+
+def record_suppressions(store: Store, records: Sequence[SuppressionRecord]) -> None:
+    """Remember which rule suppressed which change (first application wins)."""
+    now = datetime.now(UTC)
+    for r in records:
+        store.rows(
+            "INSERT INTO alert_suppressions VALUES ($h, $f, $r, $why, $exp, $now) ON CONFLICT DO NOTHING",
+            {
+                "h": r.history_id,
+                "f": r.finding_id,
+                "r": r.rule_id,
+                "why": r.reason,
+                "exp": r.expires,
+                "now": now,
+            },
+        )

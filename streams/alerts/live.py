@@ -1,0 +1,58 @@
+"""Findings in, alerts out: print and/or route each change as it happens.
+
+The hook ``nhi replay --alerts`` passes to EmbeddedPipeline's ``on_finding``, and what
+``nhi alerts --bootstrap`` feeds from the findings topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from store.alerts import record_suppressions
+from store.store import Store
+from streams.alerts.feed import AlertMaker, suppression_records
+from streams.alerts.ocsf import Alert
+from streams.alerts.router import DeliveryReport, Router
+from streams.alerts.suppress import Suppressor
+from streams.records import Finding
+
+
+class LiveAlerts:
+    def __init__(
+        self,
+        maker: AlertMaker,
+        router: Router | None = None,
+        emit: Callable[[Alert], None] | None = None,
+    ) -> None:
+        self.maker = maker
+        self.router = router
+        self.emit = emit
+        self.count = 0
+
+    @classmethod
+    def for_replay(
+        cls, route_config: str, suppressor: Suppressor, store: Store | None
+    ) -> tuple[LiveAlerts, list[str]]:
+        """Routing from ``route_config``; suppressions recorded in ``store`` as they are decided."""
+        router, warnings = Router.from_file(route_config)
+        maker = AlertMaker(suppressor)
+        if store is not None:
+            maker.on_suppressed = lambda alert: record_suppressions(store, suppression_records([alert]))
+        return cls(maker, router), warnings
+
+    def on_finding(self, finding: Finding) -> None:
+        self.handle(self.maker.make(finding))
+
+    def handle(self, alert: Alert) -> None:
+        self.count += 1
+        if self.emit is not None:
+            self.emit(alert)
+        if self.router is not None:
+            self.router.submit(alert)
+
+    @property
+    def pending(self) -> int:
+        return self.router.pending if self.router is not None else 0
+
+    def close(self, drain_timeout: float = 30.0) -> DeliveryReport | None:
+        return self.router.close(drain_timeout) if self.router is not None else None

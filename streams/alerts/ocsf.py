@@ -1,0 +1,204 @@
+"""A finding change as an OCSF 1.8.0 Detection Finding (class_uid 2004), and as one text line.
+
+One alert per finding (``finding_info.uid`` = the engine's deterministic finding id): its
+create, update and close changes are activities 1, 2 and 3 of the same alert, not new alerts.
+``metadata.uid`` is the change's own id (finding_history.history_id), which links a delivered
+record to its row in the store's hash chain.
+
+Times are epoch milliseconds. The framework mapping is OCSF ``compliance`` objects; Detection
+Finding has no ``compliance`` attribute, so they go under ``unmapped.compliance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from queries.compliance.frameworks import FRAMEWORKS, RULES, controls_for
+from store.columns import change_time, history_id
+from streams.alerts.context import NhiContext, product_version
+from streams.alerts.suppress import Suppression
+from streams.records import Finding
+
+OCSF_VERSION = "1.8.0"
+CLASS_UID = 2004
+CATEGORY_UID = 2
+PRODUCT = "nhi-evidence"
+
+ACTIVITY = {"create": (1, "Create"), "update": (2, "Update"), "close": (3, "Close")}
+SEVERITY = {"low": (2, "Low"), "medium": (3, "Medium"), "high": (4, "High")}
+STATUS_NEW = (1, "New")
+STATUS_SUPPRESSED = (3, "Suppressed")
+STATUS_RESOLVED = (4, "Resolved")
+
+TITLES = {
+    "token-outlived-task": "Credential outlived its task",
+    "unowned-actor": "Non-human identity acting without an accountable owner",
+    "context-drift": "Identity or credential used outside its context",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A finding change with what routing and rendering need around it."""
+
+    finding: Finding
+    uid: str  # the change id: finding_history.history_id
+    context: NhiContext
+    suppression: Suppression | None = None
+    seq: int | None = None  # position in the store's findings chain, when read from the store
+
+    @property
+    def time(self) -> datetime:
+        return change_time(self.finding)
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppression is not None
+
+
+def change_uid(f: Finding) -> str:
+    """The id the store gives this change (so alerts from Kafka or a replay match stored rows)."""
+    return history_id(f, orjson.dumps(f.details, default=str).decode())
+
+
+def ms(t: datetime | None) -> int | None:
+    return None if t is None else int(t.timestamp() * 1000)
+
+
+def _status(alert: Alert) -> tuple[int, str]:
+    if alert.finding.activity == "close" or alert.finding.status == "resolved":
+        return STATUS_RESOLVED
+    return STATUS_SUPPRESSED if alert.suppressed else STATUS_NEW
+
+
+def compliance(f: Finding) -> list[dict[str, Any]]:
+    """One OCSF compliance object per control the finding bears on."""
+    status_id, status = (1, "Pass") if f.status == "resolved" else (3, "Fail")
+    out = []
+    for key, ids in controls_for(f.detector, f.reason).items():
+        fw = FRAMEWORKS[key]
+        for cid in ids:
+            out.append(
+                {
+                    "standards": [fw.title],
+                    "control": cid,
+                    "requirements": [f"{cid} {fw.control(cid).name}"],
+                    "status": status,
+                    "status_id": status_id,
+                }
+            )
+    return out
+
+
+def _analytic(detector: str) -> dict[str, Any]:
+    why = next((r.why for r in RULES if r.detector == detector and r.reason_prefix is None), "")
+    return {"uid": detector, "name": detector, "type_id": 1, "type": "Rule", "desc": why}
+
+
+def _resources(f: Finding, ctx: NhiContext) -> list[dict[str, Any]]:
+    labels = [f"{k}:{v}" for k, v in (("namespace", ctx.namespace), ("cluster", ctx.cluster)) if v]
+    nhi: dict[str, Any] = {"uid": f.nhi, "name": f.nhi, "type": "Non-Human Identity", "labels": labels}
+    if ctx.owner:
+        nhi["owner"] = {"name": ctx.owner}
+    if ctx.namespace:
+        nhi["namespace"] = ctx.namespace
+    data = {
+        k: v for k, v in (("owner_status", ctx.owner_status), ("trust_score", ctx.trust)) if v is not None
+    }
+    if data:
+        nhi["data"] = data
+    out = [nhi]
+    if f.credential:
+        cred: dict[str, Any] = {"uid": f.credential, "name": f.credential, "type": "Credential"}
+        if f.task:
+            cred["data"] = {"task": f.task}
+        out.append(cred)
+    return out
+
+
+def to_ocsf(alert: Alert) -> dict[str, Any]:
+    f = alert.finding
+    activity_id, activity = ACTIVITY[f.activity]
+    severity_id, severity = SEVERITY[f.severity]
+    status_id, status = _status(alert)
+    changed = ms(alert.time)
+    record: dict[str, Any] = {
+        "class_uid": CLASS_UID,
+        "class_name": "Detection Finding",
+        "category_uid": CATEGORY_UID,
+        "category_name": "Findings",
+        "activity_id": activity_id,
+        "activity_name": activity,
+        "type_uid": CLASS_UID * 100 + activity_id,
+        "type_name": f"Detection Finding: {activity}",
+        "time": changed,
+        "start_time": ms(f.first_seen),
+        "end_time": ms(f.last_seen),
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": status_id,
+        "status": status,
+        "is_alert": f.activity != "close" and not alert.suppressed,
+        "message": f.summary,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {"name": PRODUCT, "vendor_name": PRODUCT, "version": product_version()},
+            "uid": alert.uid,
+            "correlation_uid": f.finding_id,
+            "log_name": "finding_history",
+        },
+        "finding_info": {
+            "uid": f.finding_id,
+            "title": TITLES.get(f.detector, f.detector),
+            "desc": f.summary,
+            "types": [f.detector, f.reason],
+            "analytic": _analytic(f.detector),
+            "created_time": ms(f.first_seen),
+            "modified_time": changed,
+            "first_seen_time": ms(f.first_seen),
+            "last_seen_time": ms(f.last_seen),
+            "related_events": [{"uid": e, "product_uid": PRODUCT} for e in f.evidence],
+            "related_events_count": len(f.evidence),
+        },
+        "resources": _resources(f, alert.context),
+        "evidences": [
+            {"uid": e, "name": "cause" if i == 0 else "evidence", "data": {"event_id": e, "nhi": f.nhi}}
+            for i, e in enumerate(f.evidence)
+        ],
+        "unmapped": {
+            "compliance": compliance(f),
+            "reason": f.reason,
+            "task": f.task,
+            "details": f.details,
+        },
+    }
+    if alert.seq is not None:
+        record["metadata"]["sequence"] = alert.seq
+    if f.activity == "close" and f.resolved_at is not None:
+        record["finding_info"]["modified_time"] = ms(f.resolved_at)
+        record["status_detail"] = str(f.details.get("resolution", "cause went away"))
+    if alert.suppression is not None:
+        s = alert.suppression
+        record["unmapped"]["suppressed_by"] = {
+            "rule_id": s.rule_id,
+            "reason": s.reason,
+            "expires": ms(s.expires),
+        }
+        if f.activity != "close":
+            record["status_detail"] = f"suppressed by rule {s.rule_id}: {s.reason}"
+    return record
+
+
+def to_text(alert: Alert) -> str:
+    f = alert.finding
+    when = alert.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"{when}  {f.severity.upper():<6}  {f.activity:<6}  {f.detector:<19}  {f.nhi}  {f.summary}"
+    if f.activity == "close":
+        line += f"  [resolved: {f.details.get('resolution', 'cause went away')}]"
+    if alert.suppression is not None:
+        line += f"  [suppressed by {alert.suppression.rule_id}: {alert.suppression.reason}]"
+    return line

@@ -1,0 +1,125 @@
+"""The router: match each alert against the routes and hand its OCSF record to every destination
+of every matching route (once per destination), each through its own background worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from streams.alerts.deliver_file import JsonlTransport
+from streams.alerts.deliver_syslog import SyslogTransport
+from streams.alerts.deliver_webhook import WebhookTransport
+from streams.alerts.ocsf import Alert, to_ocsf
+from streams.alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Webhook, load_routing
+from streams.alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
+from streams.records import SEVERITY_RANK
+
+
+def _globs(patterns: list[str] | None, value: str | None) -> bool:
+    if patterns is None:
+        return True
+    return value is not None and any(fnmatchcase(value, p) for p in patterns)
+
+
+def matches(match: Match, alert: Alert) -> bool:
+    f, ctx = alert.finding, alert.context
+    if match.min_severity and SEVERITY_RANK[f.severity] < SEVERITY_RANK[match.min_severity]:
+        return False
+    if match.severity is not None and f.severity not in match.severity:
+        return False
+    if match.detector is not None and f.detector not in match.detector:
+        return False
+    return _globs(match.owner, ctx.owner) and _globs(match.namespace, ctx.namespace)
+
+
+def route_applies(route: Route, alert: Alert) -> bool:
+    if alert.suppressed and not route.include_suppressed:
+        return False
+    if alert.finding.activity == "close" and not route.include_closed:
+        return False
+    return matches(route.match, alert)
+
+
+def make_transport(dest: Webhook | Syslog | JsonlFile) -> Transport:
+    if isinstance(dest, Webhook):
+        return WebhookTransport(dest.url, dest.key(), dest.timeout_s, dest.headers)
+    if isinstance(dest, Syslog):
+        return SyslogTransport(
+            dest.host, dest.port, dest.protocol, dest.facility, dest.app_name, dest.timeout_s
+        )
+    return JsonlTransport(dest.path)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    routed: int  # alerts that matched at least one route
+    unrouted: int
+    dead_letters: Path
+    destinations: dict[str, WorkerStats]
+
+    @property
+    def dead(self) -> int:
+        return sum(s.dead for s in self.destinations.values())
+
+    def lines(self) -> list[str]:
+        out = [f"alerts routed {self.routed}, matched no route {self.unrouted}"]
+        for name, s in self.destinations.items():
+            line = f"  {name}: delivered {s.delivered}, retries {s.retries}, dead letters {s.dead}"
+            if s.errors:
+                line += f" (last error: {s.errors[-1]})"
+            out.append(line)
+        if self.dead:
+            out.append(f"  dead letters (alert + error) are in {self.dead_letters}")
+        return out
+
+
+class Router:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        transports: Callable[[Webhook | Syslog | JsonlFile], Transport] = make_transport,
+    ) -> None:
+        self.config = config
+        self.dead = DeadLetters(config.dead_letters)
+        self.workers = {
+            name: DeliveryWorker(name, transports(dest), dest.retry, self.dead, dest.queue_size)
+            for name, dest in config.destinations.items()
+        }
+        self.routed = 0
+        self.unrouted = 0
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> tuple[Router, list[str]]:
+        """The router and the config's warnings (as text)."""
+        config, warnings = load_routing(path)
+        return cls(config), [str(w) for w in warnings]
+
+    def destinations_for(self, alert: Alert) -> list[str]:
+        names: dict[str, None] = {}
+        for route in self.config.routes:
+            if route_applies(route, alert):
+                names.update(dict.fromkeys(route.to))
+        return list(names)
+
+    def submit(self, alert: Alert) -> list[str]:
+        """Queue ``alert`` for its destinations; never blocks. Returns the destination names."""
+        names = self.destinations_for(alert)
+        if not names:
+            self.unrouted += 1
+            return names
+        self.routed += 1
+        record = to_ocsf(alert)
+        for name in names:
+            self.workers[name].submit(record)
+        return names
+
+    @property
+    def pending(self) -> int:
+        return sum(w.pending for w in self.workers.values())
+
+    def close(self, drain_timeout: float = 30.0) -> DeliveryReport:
+        """Deliver what is queued (each destination gets ``drain_timeout``); the rest is dead-lettered."""
+        stats = {name: w.close(drain_timeout) for name, w in self.workers.items()}
+        return DeliveryReport(self.routed, self.unrouted, self.dead.path, stats)

@@ -1,0 +1,291 @@
+"""The routing config: destinations, routes and the dead-letter file, in one YAML file.
+
+    dead_letters: /var/lib/nhi/alerts-dead.jsonl
+    destinations:
+      soc:
+        type: webhook
+        url: https://soc.example.com/hooks/nhi
+        secret_env: NHI_WEBHOOK_SECRET        # HMAC-SHA256 key (or `secret:` inline)
+        retry: {attempts: 5, backoff_s: 1, max_backoff_s: 60}
+      siem: {type: syslog, host: 10.0.0.5, port: 6514, protocol: tcp}
+      archive: {type: jsonl, path: alerts.jsonl}
+    routes:
+      - name: urgent
+        match: {min_severity: high}
+        to: [soc, siem]
+      - name: payments-team
+        match: {namespace: "payments*", detector: [token-outlived-task, context-drift]}
+        to: [soc]
+      - name: everything
+        to: [archive]
+        include_suppressed: true
+
+Checking is two passes, as in pySigma: the model catches shapes and types, then validators
+each return issues (errors and warnings) about meaning; ``load_routing`` raises one ConfigError
+listing every error, so a config is fixed in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingest.errors import ConfigError
+from queries.compliance.frameworks import detector_names
+from streams.records import SEVERITY_RANK
+
+SeverityName = Literal["low", "medium", "high"]
+
+
+class Retry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(5, ge=1, le=100)  # tries in all, the first included
+    backoff_s: float = Field(1.0, ge=0)  # wait before the 2nd try; doubles each time
+    max_backoff_s: float = Field(60.0, ge=0)
+
+    def delay(self, failures: int) -> float:
+        """Wait after the ``failures``-th failed try (1-based): exponential, capped."""
+        return float(min(self.max_backoff_s, self.backoff_s * (2 ** (failures - 1))))
+
+
+class _Destination(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retry: Retry = Field(default_factory=Retry)
+    queue_size: int = Field(1000, ge=1)  # alerts waiting for this destination; beyond it: dead letters
+
+
+class Webhook(_Destination):
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = None
+    secret_env: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    def key(self) -> bytes:
+        if self.secret is not None:
+            return self.secret.encode()
+        return os.environ.get(self.secret_env or "", "").encode()
+
+
+class Syslog(_Destination):
+    type: Literal["syslog"]
+    host: str
+    port: int = Field(514, ge=1, le=65535)
+    protocol: Literal["udp", "tcp"] = "udp"
+    facility: int = Field(10, ge=0, le=23)  # 10 = authpriv: security/authorization messages
+    app_name: str = "nhi-evidence"
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class JsonlFile(_Destination):
+    type: Literal["jsonl"]
+    path: str
+
+
+Destination = Annotated[Webhook | Syslog | JsonlFile, Field(discriminator="type")]
+
+
+class Match(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_severity: SeverityName | None = None
+    severity: list[SeverityName] | None = None
+    detector: list[str] | None = None
+    owner: list[str] | None = None  # globs
+    namespace: list[str] | None = None  # globs
+
+
+class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    match: Match = Field(default_factory=Match)
+    to: list[str] = Field(min_length=1)
+    include_suppressed: bool = False  # suppressed alerts go only to routes that ask for them
+    include_closed: bool = True  # close activities (the cause went away)
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dead_letters: str
+    destinations: dict[str, Destination] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    level: Literal["error", "warning"]
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.where}: {self.message}"
+
+
+Validator = Callable[[RoutingConfig], list[Issue]]
+
+
+def _routes_name_destinations(cfg: RoutingConfig) -> list[Issue]:
+    return [
+        Issue(
+            "error",
+            f"routes[{i}] ({r.name}).to",
+            f"unknown destination {d!r} (known: {', '.join(cfg.destinations)})",
+        )
+        for i, r in enumerate(cfg.routes)
+        for d in r.to
+        if d not in cfg.destinations
+    ]
+
+
+def _unique_route_names(cfg: RoutingConfig) -> list[Issue]:
+    seen: set[str] = set()
+    out = []
+    for i, r in enumerate(cfg.routes):
+        if r.name in seen:
+            out.append(Issue("error", f"routes[{i}].name", f"route name {r.name!r} is used twice"))
+        seen.add(r.name)
+    return out
+
+
+def _unused_destinations(cfg: RoutingConfig) -> list[Issue]:
+    used = {d for r in cfg.routes for d in r.to}
+    return [
+        Issue("warning", f"destinations.{name}", "no route sends to it")
+        for name in cfg.destinations
+        if name not in used
+    ]
+
+
+def _known_detectors(cfg: RoutingConfig) -> list[Issue]:
+    known = set(detector_names())
+    return [
+        Issue(
+            "warning",
+            f"routes[{i}] ({r.name}).match.detector",
+            f"{d!r} is not a detector ({', '.join(sorted(known))})",
+        )
+        for i, r in enumerate(cfg.routes)
+        for d in r.match.detector or ()
+        if d not in known
+    ]
+
+
+def _webhooks(cfg: RoutingConfig) -> list[Issue]:
+    out = []
+    for name, d in cfg.destinations.items():
+        if not isinstance(d, Webhook):
+            continue
+        where = f"destinations.{name}"
+        if not d.url.startswith(("http://", "https://")):
+            out.append(Issue("error", f"{where}.url", f"must be an http:// or https:// URL, got {d.url!r}"))
+        if (d.secret is None) == (d.secret_env is None):
+            out.append(
+                Issue("error", where, "give exactly one of secret or secret_env (the HMAC-SHA256 key)")
+            )
+        elif d.secret_env is not None and not os.environ.get(d.secret_env):
+            out.append(
+                Issue("error", f"{where}.secret_env", f"environment variable {d.secret_env} is not set")
+            )
+        if d.url.startswith("http://") and not d.url.startswith(("http://127.", "http://localhost")):
+            out.append(Issue("warning", f"{where}.url", "plain http: alerts travel unencrypted"))
+    return out
+
+
+def _severity_filters(cfg: RoutingConfig) -> list[Issue]:
+    out = []
+    for i, r in enumerate(cfg.routes):
+        m = r.match
+        if (
+            m.min_severity
+            and m.severity
+            and all(SEVERITY_RANK[s] < SEVERITY_RANK[m.min_severity] for s in m.severity)
+        ):
+            out.append(
+                Issue(
+                    "error", f"routes[{i}] ({r.name}).match", "severity and min_severity exclude each other"
+                )
+            )
+    return out
+
+
+def _writable_paths(cfg: RoutingConfig) -> list[Issue]:
+    paths = [("dead_letters", cfg.dead_letters)]
+    paths += [
+        (f"destinations.{n}.path", d.path) for n, d in cfg.destinations.items() if isinstance(d, JsonlFile)
+    ]
+    return [
+        Issue("error", where, f"directory {Path(p).parent} does not exist")
+        for where, p in paths
+        if not Path(p).resolve().parent.is_dir()
+    ]
+
+
+VALIDATORS: tuple[Validator, ...] = (
+    _routes_name_destinations,
+    _unique_route_names,
+    _unused_destinations,
+    _known_detectors,
+    _webhooks,
+    _severity_filters,
+    _writable_paths,
+)
+
+
+def validate(cfg: RoutingConfig) -> list[Issue]:
+    return [issue for check in VALIDATORS for issue in check(cfg)]
+
+
+def parse_routing(data: Any, origin: str) -> tuple[RoutingConfig, list[Issue]]:
+    """The config and its warnings; ConfigError listing every error otherwise."""
+    try:
+        cfg = RoutingConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"error: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"routing config {origin} is not valid:\n  " + "\n  ".join(lines)) from exc
+    issues = validate(cfg)
+    errors = [i for i in issues if i.level == "error"]
+    if errors:
+        raise ConfigError(f"routing config {origin} is not valid:\n  " + "\n  ".join(str(i) for i in errors))
+    return cfg, [i for i in issues if i.level == "warning"]
+
+
+def load_routing(path: str | Path) -> tuple[RoutingConfig, list[Issue]]:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"routing config {p} can't be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"routing config {p} is not valid YAML: {exc}") from exc
+    return parse_routing(_anchor(data, p.parent), str(p))
+
+
+def _anchor(data: Any, base: Path) -> Any:
+    """Relative file paths in the config are relative to the config file, not the working directory."""
+    if not isinstance(data, dict):
+        return data
+
+    def fix(value: Any) -> Any:
+        return str(base / value) if isinstance(value, str) and not Path(value).is_absolute() else value
+
+    out = dict(data)
+    if "dead_letters" in out:
+        out["dead_letters"] = fix(out["dead_letters"])
+    dests = out.get("destinations")
+    if isinstance(dests, dict):
+        out["destinations"] = {
+            name: {**d, "path": fix(d["path"])} if isinstance(d, dict) and "path" in d else d
+            for name, d in dests.items()
+        }
+    return out

@@ -40,6 +40,9 @@ class Collector:
         self.events = 0
         self.rejects = 0
         self._last_auto: Format | None = None
+        # One context for every record: parsers don't need the location (rejects carry it), and
+        # building a context per record is measurable on the hot path.
+        self._ctx = ParseContext(settings, None, self.options)
 
     def _sniff(self, rec: RawRecord) -> Format | None:
         # Files rarely mix formats, so the last match is tried first.
@@ -67,8 +70,7 @@ class Collector:
                 value = rec.value
             else:
                 value = rec.text
-            ctx = ParseContext(self.settings, rec.location, self.options)
-            events = fmt.parse(value, ctx)
+            events = fmt.parse(value, self._ctx)
         except RecordRejected as exc:
             return self._reject(rec, exc.reason, name)
         except Exception as exc:  # a parser bug must not stop the run; the record is kept

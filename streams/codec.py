@@ -71,7 +71,9 @@ def decode_trust(data: bytes) -> tuple[TrustChange, IdentityRow | None]:
 def encode_entity(row: CredentialRow | TaskRow) -> tuple[bytes, bytes]:
     """(key, value) for the entities topic."""
     if isinstance(row, CredentialRow):
-        return f"credential:{row.nhi}:{row.credential}".encode(), orjson.dumps({"kind": "credential", **asdict(row)})
+        return f"credential:{row.nhi}:{row.credential}".encode(), orjson.dumps(
+            {"kind": "credential", **asdict(row)}
+        )
     return f"task:{row.nhi}:{row.task}".encode(), orjson.dumps({"kind": "task", **asdict(row)})
 
 

@@ -59,6 +59,11 @@ class NhiState:
     last_seen: datetime | None = None
     event_count: int = 0
     credentials: dict[str, CredentialState] = field(default_factory=dict)
+    # issued, not revoked, and not known to be expired: what the trust score looks at
+    live: dict[str, CredentialState] = field(default_factory=dict)
+    last_issued: CredentialState | None = None
+    # the identity-level context last judged by context-drift, to skip repeats cheaply
+    last_context: tuple[str | None, ...] | None = None
     tasks: dict[str, TaskState] = field(default_factory=dict)
     # context-drift baseline: attribute -> values seen in trusted (or learning) events
     baseline: dict[str, set[str]] = field(default_factory=dict)
@@ -117,7 +122,8 @@ def apply_facts(event: Event, st: NhiState) -> None:
         if attrs_human:
             st.version += 1
         return
-    st.version += 1
+    if t is not EventType.TASK_STARTED and t is not EventType.TASK_ENDED:
+        st.version += 1  # tasks feed the trust score only through the findings they cause
     if t is EventType.CREDENTIAL_ISSUED:
         if event.credential:
             cs = st.credential(event.credential)
@@ -127,6 +133,9 @@ def apply_facts(event: Event, st: NhiState) -> None:
             cs.method = event.method
             cs.attested = event.attested
             cs.invalidated_with_task = bool(event.attrs) and event.attrs.get("invalidated_with_task") is True
+            if cs.revoked_at is None:
+                st.live[cs.credential] = cs
+            st.last_issued = cs
             if event.task:
                 cs.task = event.task
             ctx = event.context
@@ -138,6 +147,7 @@ def apply_facts(event: Event, st: NhiState) -> None:
             cs = st.credential(event.credential)
             if cs.revoked_at is None or event.time < cs.revoked_at:
                 cs.revoked_at = event.time
+            st.live.pop(event.credential, None)
     elif t is EventType.TASK_STARTED:
         if event.task:
             ts = st.task(event.task)

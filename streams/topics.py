@@ -53,7 +53,15 @@ class Topics:
         return {self.trust, self.entities}
 
     def all(self) -> list[str]:
-        return [self.events, self.dlq, self.resolver, self.by_identity, self.findings, self.trust, self.entities]
+        return [
+            self.events,
+            self.dlq,
+            self.resolver,
+            self.by_identity,
+            self.findings,
+            self.trust,
+            self.entities,
+        ]
 
 
 def topics_from_env() -> Topics:

@@ -1,30 +1,21 @@
 """The trust score: 0-100 per NHI, a pure function of its state, explained by factors.
 
 Each factor carries its delta and the evidence behind it; the score is 100 plus the deltas,
-clamped. Factors look at the NHI's most recent credentials only, so the cost per event stays
-flat however long an NHI lives.
+clamped. Factors look at the NHI's live credentials only (issued, not revoked, not expired), so
+the cost per event stays flat however long an NHI lives.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import islice
 
 from streams.records import Factor, TrustChange
 from streams.settings import Settings
-from streams.state import CredentialState, NhiState
+from streams.state import NhiState
 
-RECENT_CREDENTIALS = 32
 SEVERITY_DELTA = {"high": -20, "medium": -10, "low": -5}
 FINDINGS_FLOOR = -60
 DRIFT_DELTA, DRIFT_FLOOR = -5, -15
-
-
-def _recent(st: NhiState) -> list[CredentialState]:
-    creds = st.credentials
-    if len(creds) <= RECENT_CREDENTIALS:
-        return list(creds.values())
-    return list(islice(reversed(creds.values()), RECENT_CREDENTIALS))
 
 
 def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...], datetime | None]:
@@ -43,9 +34,13 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...
     else:
         out.append(Factor("owner", 0, f"owner {st.owner} is active", ev))
 
-    recent = [c for c in _recent(st) if c.issued_at is not None]
-    if recent:
-        unattested = [c for c in recent if not c.attested]
+    live = st.live
+    expired = [k for k, c in live.items() if c.expires_at is not None and c.expires_at <= now]
+    for k in expired:
+        del live[k]  # expiry is final; forget it so later scans stay short
+    judged = list(live.values()) or ([st.last_issued] if st.last_issued is not None else [])
+    if judged:
+        unattested = [c for c in judged if not c.attested]
         if unattested:
             out.append(
                 Factor(
@@ -56,14 +51,14 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...
                 )
             )
         else:
-            out.append(Factor("attestation", 0, "recent credentials issued with attestation"))
-        live = [c for c in recent if c.revoked_at is None and (c.expires_at is None or c.expires_at > now)]
-        expiries = [c.expires_at for c in live if c.expires_at is not None]
+            out.append(Factor("attestation", 0, "credentials issued with attestation"))
+    if live:
+        expiries = [c.expires_at for c in live.values() if c.expires_at is not None]
         next_expiry = min(expiries) if expiries else None
-        never = [c for c in live if c.expires_at is None]
+        never = [c for c in live.values() if c.expires_at is None]
         long_lived = [
             c
-            for c in live
+            for c in live.values()
             if c.expires_at is not None and c.issued_at and c.expires_at - c.issued_at > s.long_lived
         ]
         if never:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from ingest.events import Event, EventType
+from ingest.events import EMPTY_CONTEXT, Event, EventType
 from streams.detectors.common import raise_finding, resolve_finding
 from streams.records import Finding
 from streams.settings import Settings
@@ -74,7 +74,12 @@ def _credential_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
 
 def _identity_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     ctx = event.context
-    values = [(a, v) for a in DRIFT_IDENTITY_ATTRS if (v := getattr(ctx, a)) is not None]
+    if ctx is EMPTY_CONTEXT:
+        return []
+    seen = (ctx.cluster, ctx.namespace, ctx.env, ctx.region, ctx.image)
+    if seen == st.last_context:
+        return []  # the very context last found inside the baseline; baselines only grow
+    values = [(a, v) for a, v in zip(DRIFT_IDENTITY_ATTRS, seen, strict=True) if v is not None]
     if not values:
         return []
     trusted = event.type is EventType.TASK_STARTED or (
@@ -91,9 +96,11 @@ def _identity_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
             st.baseline.setdefault(a, set()).add(v)
         return []
     out = []
+    inside = True
     for a, v in values:
         if v in st.baseline.get(a, ()):
             continue
+        inside = False
         key = f"{a}={v}"
         st.drifted.setdefault(key, event.id)
         known = sorted(st.baseline.get(a, ()))
@@ -112,4 +119,6 @@ def _identity_level(event: Event, st: NhiState, s: Settings) -> list[Finding]:
         )
         if f:
             out.append(f)
+    if inside:
+        st.last_context = seen
     return out

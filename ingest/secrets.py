@@ -47,9 +47,14 @@ _SECRET_KEYS = frozenset(
 # Free text: bearer headers, JWTs, and 'key: value' pairs naming a secret key.
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=-]{8,})")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_KV = re.compile(
-    r'(?i)("?(?:token|access_token|refresh_token|id_token|client_secret|secret|password|authorization|api_key|apikey|secret_id|sessionToken|secretAccessKey)"?\s*[:=]\s*)"((?:[^"\\]|\\.)*)"'
+_SECRET_WORDS = (
+    r"token|access_token|refresh_token|id_token|client_secret|secret|password|passwd|authorization|"
+    r"api_key|apikey|secret_id|sessionToken|secretAccessKey"
 )
+# key="quoted value" (JSON-ish) or key=bare_value (query strings, logfmt)
+_KV = re.compile(rf'(?i)("?\b(?:{_SECRET_WORDS})"?\s*[:=]\s*)"((?:[^"\\]|\\.)*)"')
+_KV_BARE = re.compile(rf"(?i)(\b(?:{_SECRET_WORDS})\s*=\s*)([^\s\"',&;]+)")
+_SSWS = re.compile(r"\bSSWS\s+([A-Za-z0-9._~+/=-]{8,})")
 
 
 def fingerprint(value: str, key: str) -> str:
@@ -97,11 +102,11 @@ def scrub_text(text: str, key: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
-    if any(
-        w in lowered
-        for w in ("token", "secret", "password", "authorization", "api_key", "apikey", "secretaccesskey")
-    ):
+    if "ssws" in lowered:
+        text = _SSWS.sub(lambda m: f"SSWS {fingerprint(m.group(1), key)}", text)
+    if any(w in lowered for w in ("token", "secret", "passw", "authorization", "api_key", "apikey")):
         text = _KV.sub(lambda m: f'{m.group(1)}"{_fp_unless_done(m.group(2), key)}"', text)
+        text = _KV_BARE.sub(lambda m: f"{m.group(1)}{_fp_unless_done(m.group(2), key)}", text)
     return text
 
 

@@ -18,6 +18,8 @@ _SECRET_KEYS = frozenset(
     for k in (
         "token",
         "access_token",
+        "client_token",
+        "x-api-key",
         "refresh_token",
         "id_token",
         "client_secret",

@@ -7,16 +7,30 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ingest.errors import NhiError
-from nhi import cmd_alerts, cmd_demo, cmd_ingest, cmd_query, cmd_replay, cmd_schema, cmd_verify
+from nhi import (
+    cmd_alerts,
+    cmd_demo,
+    cmd_ingest,
+    cmd_inventory,
+    cmd_query,
+    cmd_replay,
+    cmd_schema,
+    cmd_sink,
+    cmd_verify,
+    cmd_worker,
+)
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
     "demo": cmd_demo.add_parser,
     "replay": cmd_replay.add_parser,
     "query": cmd_query.add_parser,
     "schema": cmd_schema.add_parser,
+    "inventory": cmd_inventory.add_parser,
     "verify": cmd_verify.add_parser,
-    "ingest": cmd_ingest.add_parser,
     "alerts": cmd_alerts.add_parser,
+    "ingest": cmd_ingest.add_parser,
+    "sink": cmd_sink.add_parser,
+    "worker": cmd_worker.add_parser,
 }
 
 DESCRIPTION = """\

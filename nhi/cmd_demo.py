@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from ingest.collect import Collector
+from ingest.errors import NhiError
 from ingest.sources import RawRecord
 from ingest.synthetic import generate, score
 from nhi import console
@@ -46,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     out = console.out
     started = time.perf_counter()
-    org = generate(seed=args.seed, identities=args.identities)
+    try:
+        org = generate(seed=args.seed, identities=args.identities)
+    except ValueError as exc:  # e.g. too few identities to seed every incident kind
+        raise NhiError(f"nhi demo: {exc}") from None
     out.print(
         f"[bold]nhi demo[/]: {len(org.records):,} events from {org.summary.get('identities', args.identities)} "
         f"NHIs over a simulated day (seed {args.seed}); {len(org.truth)} seeded incidents, "

@@ -9,6 +9,7 @@ from ingest.formats import format_names
 from ingest.sources import read_inputs
 from nhi import console
 from nhi.common import add_db_argument, open_store, settings_from
+from streams.alerts.live import replay_alerts
 from streams.embedded import EmbeddedPipeline, RunStats
 
 HELP = "Run the embedded pipeline over log files (or - for stdin) and store the evidence."
@@ -30,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "replay", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_db_argument(p)
-    p.add_argument("--format", "-f", default="native", choices=format_names(), help="input format (default: native)")
+    p.add_argument(
+        "--format", "-f", default="native", choices=format_names(), help="input format (default: native)"
+    )
     p.add_argument(
         "--option",
         "-o",
@@ -41,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--strict", action="store_true", help="exit 1 if any record was rejected")
     p.add_argument("--quiet", "-q", action="store_true", help="don't print alerts as they fire")
+    p.add_argument(
+        "--alerts",
+        metavar="CONFIG",
+        help="also deliver alerts through the routes in CONFIG (see nhi alerts --help)",
+    )
     p.add_argument("inputs", nargs="+", metavar="FILE", help="files to read; - reads stdin")
     p.set_defaults(run=run)
 
@@ -63,12 +71,14 @@ def run(args: argparse.Namespace) -> int:
         def progress(stats: RunStats) -> None:
             bar.update(0, completed=collector.records, note=f"{stats.findings_opened} findings")
 
-        pipeline = EmbeddedPipeline(
-            settings, store, on_finding=None if args.quiet else console.print_alert, on_progress=progress
-        )
-        pipeline.feed(collector.run(read_inputs(args.inputs)))
-        stats = pipeline.finish()
+        with replay_alerts(args.alerts, store, None if args.quiet else console.print_alert) as hook:
+            pipeline = EmbeddedPipeline(settings, store, on_finding=hook.on_finding, on_progress=progress)
+            hook.attach(pipeline)
+            pipeline.feed(collector.run(read_inputs(args.inputs)))
+            stats = pipeline.finish()
     print_counts(collector, stats, str(args.db))
+    for line in hook.report_lines():
+        console.err.print(line, markup=False)
     return 1 if args.strict and stats.rejects else 0
 
 

@@ -6,14 +6,16 @@ The hook ``nhi replay --alerts`` passes to EmbeddedPipeline's ``on_finding``, an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from store.alerts import record_suppressions
 from store.store import Store
-from streams.alerts.feed import AlertMaker, suppression_records
+from streams.alerts.feed import AlertMaker, engine_lookup, suppression_records
 from streams.alerts.ocsf import Alert
 from streams.alerts.router import DeliveryReport, Router
-from streams.alerts.suppress import Suppressor
+from streams.alerts.suppress import Suppressor, load_rules
+from streams.embedded import EmbeddedPipeline
 from streams.records import Finding
 
 
@@ -56,3 +58,44 @@ class LiveAlerts:
 
     def close(self, drain_timeout: float = 30.0) -> DeliveryReport | None:
         return self.router.close(drain_timeout) if self.router is not None else None
+
+
+class ReplayHook:
+    """What ``nhi replay --alerts`` hands to EmbeddedPipeline: the printer, then the router."""
+
+    def __init__(self, printer: Callable[[Finding], None] | None, live: LiveAlerts | None) -> None:
+        self.printer = printer
+        self.live = live
+        self.report: DeliveryReport | None = None
+        self.warnings: list[str] = []
+
+    def on_finding(self, finding: Finding) -> None:
+        if self.printer is not None:
+            self.printer(finding)
+        if self.live is not None:
+            self.live.on_finding(finding)
+
+    def attach(self, pipeline: EmbeddedPipeline) -> None:
+        """Owner, trust and placement for the alerts come from the engine's per-NHI state."""
+        if self.live is not None:
+            self.live.maker.lookup = engine_lookup(pipeline.engine.state.nhis.get)
+
+    def report_lines(self) -> list[str]:
+        return self.warnings + (self.report.lines() if self.report is not None else [])
+
+
+@contextmanager
+def replay_alerts(
+    route_config: str | None, store: Store | None, printer: Callable[[Finding], None] | None
+) -> Iterator[ReplayHook]:
+    """Routing for a replay; on exit every queued alert is delivered or dead-lettered."""
+    if route_config is None:
+        yield ReplayHook(printer, None)
+        return
+    live, warnings = LiveAlerts.for_replay(route_config, Suppressor(load_rules()), store)
+    hook = ReplayHook(printer, live)
+    hook.warnings = warnings
+    try:
+        yield hook
+    finally:
+        hook.report = live.close()

@@ -21,8 +21,9 @@ from ingest.sources import RawRecord, read_inputs
 from ingest.tail import Tailer, tail_stdin
 from nhi import console
 from nhi.cmd_replay import parse_options
+from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.settings import load_settings
-from streams.topics import Topics, topics_from_env
+from streams.topics import Topics
 
 HELP = "Parse log files (or stdin) and produce canonical events to Kafka; bad records go to the DLQ."
 DESCRIPTION = """\
@@ -70,30 +71,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--quiet", "-q", action="store_true", help="no final counts")
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files to read; - reads stdin")
     p.set_defaults(run=run)
-
-
-def add_kafka_arguments(p: argparse.ArgumentParser) -> None:
-    """--bootstrap and --topic-prefix, shared by the Kafka commands."""
-    p.add_argument(
-        "--bootstrap",
-        "-b",
-        default=None,
-        metavar="HOST:PORT",
-        help="Kafka bootstrap servers (default: $NHI_KAFKA_BOOTSTRAP)",
-    )
-    p.add_argument(
-        "--topic-prefix",
-        default=None,
-        metavar="PREFIX",
-        help="topic name prefix (default: $NHI_TOPIC_PREFIX or nhi.)",
-    )
-
-
-def topics_from(args: argparse.Namespace) -> Topics:
-    topics = topics_from_env()
-    if args.topic_prefix is not None:
-        topics = Topics(prefix=args.topic_prefix, partitions=topics.partitions)
-    return topics
 
 
 def _records(

@@ -25,6 +25,9 @@ from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.settings import load_settings
 from streams.topics import Topics
 
+# add_kafka_arguments/topics_from moved to nhi.kafka_args; still exported here for existing importers.
+__all__ = ["add_kafka_arguments", "add_parser", "print_counts", "run", "topics_from"]
+
 HELP = "Parse log files (or stdin) and produce canonical events to Kafka; bad records go to the DLQ."
 DESCRIPTION = """\
 Parse each record with --format (the same parsers as `nhi replay`), fingerprint secrets, and

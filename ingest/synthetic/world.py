@@ -21,7 +21,6 @@ class World:
         self.names = names
         self.truth: list[Expected] = []
         self.benign: list[Benign] = []
-        self.departed: set[str] = set()
 
     @property
     def horizon(self) -> int:
@@ -68,7 +67,6 @@ class World:
 
     def depart(self, owner: str, t: int) -> None:
         """An HR leavers-feed record: it names a person, never an NHI."""
-        self.departed.add(owner)
         self.sim.emit(t, "owner.departed", {"owner": owner})
 
     # -- ground truth -------------------------------------------------------------------------

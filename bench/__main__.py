@@ -1,6 +1,7 @@
 """Benchmarks, as ratios against a ceiling measured in the same run on the same input.
 
     python -m bench engine [--json] [--identities N] [--repeat K]
+    python -m bench ingest [--json] [--records N] [--repeat K]
 
 Each stage prints one JSON line: {"stage", "events", "seconds", "events_per_s",
 "ceiling_events_per_s", "ratio"}. Machines are noisy, so each figure is the best of K runs.
@@ -12,19 +13,22 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import engine_bench
+from bench import engine_bench, ingest_bench
 
 SUITES: dict[str, Callable[[argparse.Namespace], list[dict[str, object]]]] = {
     "engine": engine_bench.run,
+    "ingest": ingest_bench.run,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("suite", choices=list(SUITES), help="which benchmark to run")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     parser.add_argument("--identities", type=int, default=1200, help="size of the generated organisation")
+    parser.add_argument("--records", type=int, default=20000, help="ingest: lines per format")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
     args = parser.parse_args(argv)
     rows = SUITES[args.suite](args)

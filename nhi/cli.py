@@ -10,6 +10,7 @@ from ingest.errors import NhiError
 from nhi import (
     cmd_alerts,
     cmd_demo,
+    cmd_export,
     cmd_ingest,
     cmd_inventory,
     cmd_query,
@@ -31,6 +32,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     "ingest": cmd_ingest.add_parser,
     "sink": cmd_sink.add_parser,
     "worker": cmd_worker.add_parser,
+    "export": cmd_export.add_parser,
 }
 
 DESCRIPTION = """\

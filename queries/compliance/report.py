@@ -1,0 +1,116 @@
+"""report.html: the controls table and three charts in one self-contained file (inline CSS and
+SVG; no scripts, fonts or images from the network, so it renders offline and in an air gap)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from queries.compliance.assess import ControlStatus
+from queries.compliance.charts import histogram, horizontal_bars, stacked_bars
+from queries.compliance.frameworks import Framework
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; margin: 24px 32px;
+       max-width: 1100px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: #4b5563; margin-bottom: 16px; }
+.tiles { display: flex; gap: 12px; margin: 12px 0 4px; }
+.tile { border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 16px; min-width: 110px; }
+.tile b { display: block; font-size: 22px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 6px 8px; text-align: left; vertical-align: top; }
+th { background: #f9fafb; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.status { font-weight: 600; padding: 1px 8px; border-radius: 10px; white-space: nowrap; }
+.pass { background: #d1fae5; color: #065f46; } .fail { background: #fee2e2; color: #991b1b; }
+.na { background: #f3f4f6; color: #4b5563; }
+.ids { font-family: ui-monospace, monospace; font-size: 11px; color: #4b5563; word-break: break-all; }
+.note { color: #4b5563; }
+footer { margin-top: 28px; color: #6b7280; font-size: 12px; }
+"""
+
+_CLASS = {"pass": "pass", "fail": "fail", "not assessed": "na"}
+
+
+def _controls_table(controls: list[ControlStatus]) -> str:
+    head = (
+        "<tr><th>Control</th><th>Name</th><th>Status</th><th>Findings</th><th>Open</th><th>Resolved</th>"
+        "<th>Suppressed</th><th>Detectors / why not assessed</th></tr>"
+    )
+    rows = []
+    for c in controls:
+        ids = " ".join(c.finding_ids[:12]) + (
+            f" +{len(c.finding_ids) - 12} more" if len(c.finding_ids) > 12 else ""
+        )
+        why = escape(", ".join(c.detectors)) if c.detectors else ""
+        note = f'<div class="note">{escape(c.note)}</div>' if c.note else ""
+        id_cell = f'<div class="ids">{escape(ids)}</div>' if ids else ""
+        rows.append(
+            f'<tr class="control" data-control="{escape(c.control)}"><td><b>{escape(c.control)}</b></td>'
+            f"<td>{escape(c.name)}</td>"
+            f'<td><span class="status {_CLASS[c.status]}">{escape(c.status)}</span></td>'
+            f'<td class="num">{c.findings}</td><td class="num">{c.open}</td><td class="num">{c.resolved}</td>'
+            f'<td class="num">{c.suppressed}</td><td>{why}{note}{id_cell}</td></tr>'
+        )
+    return f'<table id="controls">{head}{"".join(rows)}</table>'
+
+
+def trust_bins(scores: list[int]) -> list[tuple[str, int]]:
+    counts = Counter(min(max(s, 0), 100) // 10 for s in scores)
+    return [(f"{b * 10}-{b * 10 + 9 if b < 9 else 100}", counts.get(b, 0)) for b in range(10)]
+
+
+def render_report(
+    fw: Framework,
+    controls: list[ControlStatus],
+    *,
+    generated_at: datetime,
+    time_range: tuple[str | None, str | None],
+    trust_scores: list[int],
+    opened_by_day: list[dict[str, Any]],
+    riskiest: list[dict[str, Any]],
+    chain_heads: dict[str, tuple[int, str]],
+    tool_version: str,
+) -> str:
+    status = Counter(c.status for c in controls)
+    days = sorted({str(r["day"]) for r in opened_by_day})
+    detectors = sorted({str(r["detector"]) for r in opened_by_day})
+    series = {d: [0] * len(days) for d in detectors}
+    for r in opened_by_day:
+        series[str(r["detector"])][days.index(str(r["day"]))] += int(r["n"])
+    risky_rows = [
+        (str(r["nhi"]), int(r["trust"]), f"{r['open_findings']} open, owner {r['owner'] or 'none'}")
+        for r in riskiest
+    ]
+    start, end = time_range
+    heads = ", ".join(f"{k} seq {s} {h[:16]}..." for k, (s, h) in chain_heads.items())
+    tiles = "".join(
+        f'<div class="tile"><b>{status.get(k, 0)}</b>{label}</div>'
+        for k, label in (("fail", "controls failing"), ("pass", "passing"), ("not assessed", "not assessed"))
+    )
+    findings_total = sum(len(series[d]) and sum(series[d]) for d in series)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(fw.title)} evidence report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
+<body>
+<h1>{escape(fw.title)}: NHI runtime evidence</h1>
+<div class="meta">Range {escape(start or "beginning")} to {escape(end or "export time")} &middot; generated
+{escape(generated_at.isoformat(timespec="seconds"))} by nhi-evidence {escape(tool_version)} &middot; hash chain heads:
+<span class="ids">{escape(heads)}</span></div>
+<div class="tiles">{tiles}<div class="tile"><b>{len(trust_scores)}</b>identities</div>
+<div class="tile"><b>{findings_total}</b>findings opened</div></div>
+<h2>Controls</h2>
+{_controls_table(controls)}
+<h2>Trust score distribution</h2>
+{histogram(trust_bins(trust_scores), "identities per trust score bucket")}
+<h2>Findings opened over time, by detector</h2>
+{stacked_bars(days, series, "findings opened per day by detector") if days else "<p>No findings in the range.</p>"}
+<h2>Riskiest identities (lowest trust)</h2>
+{horizontal_bars(risky_rows, "lowest trust scores") if risky_rows else "<p>No identities.</p>"}
+<footer>Every file of this package is listed with its SHA-256 in manifest.json; check it with
+<code>nhi verify DIR</code>. The SQL that produced each file is in sql/.</footer>
+</body></html>
+"""

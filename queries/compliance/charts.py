@@ -59,7 +59,11 @@ def histogram(bins: Sequence[tuple[str, int]], label: str, width: int = 560, hei
 
 
 def stacked_bars(
-    columns: Sequence[str], series: Mapping[str, Sequence[int]], label: str, width: int = 1040, height: int = 280
+    columns: Sequence[str],
+    series: Mapping[str, Sequence[int]],
+    label: str,
+    width: int = 1040,
+    height: int = 280,
 ) -> str:
     """One bar per column (e.g. a day), stacked by series (e.g. detector), with a legend."""
     left, bottom, top, legend_h = 40, 44, 12, 22
@@ -94,8 +98,12 @@ def stacked_bars(
             )
         if i % every == 0:
             body.append(
-                f'<text x="{x + w / 2:.1f}" y="{height - 24}" text-anchor="middle" fill="{INK}">{escape(col)}</text>'
+                f'<text x="{x + w / 2:.1f}" y="{height - 24}" text-anchor="middle" fill="{INK}">{escape(col[-5:] if len(col) > 10 else col)}</text>'
             )
+            if len(col) > 10 and (i == 0 or columns[i - 1][:10] != col[:10]):  # the date under its first hour
+                body.append(
+                    f'<text x="{x + w / 2:.1f}" y="{height - 8}" text-anchor="middle" fill="#6b7280">{escape(col[:10])}</text>'
+                )
     return _frame(width, height, body, label)
 
 
@@ -105,7 +113,7 @@ def horizontal_bars(
     """(name, value 0..100, note) rows, e.g. the riskiest NHIs by trust score (lower = riskier)."""
     left = 380
     height = max(len(rows), 1) * row_h + 8
-    plot_w = width - left - 260
+    plot_w = width - left - 330  # room on the right for the score and its note
     body = []
     for i, (name, value, note) in enumerate(rows):
         y = 4 + i * row_h
@@ -120,5 +128,6 @@ def horizontal_bars(
             f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{color}">'
             f"<title>{escape(name)}: trust {value}</title></rect>"
         )
+        note = note if len(note) <= 46 else note[:45] + "..."
         body.append(f'<text x="{left + plot_w + 8}" y="{y + 16}" fill="{INK}">{value}  {escape(note)}</text>')
     return _frame(width, height, body, label)

@@ -59,8 +59,26 @@ def _controls_table(controls: list[ControlStatus]) -> str:
 
 
 def trust_bins(scores: list[int]) -> list[tuple[str, int]]:
-    counts = Counter(min(max(s, 0), 100) // 10 for s in scores)
+    counts = Counter(min(max(s, 0) // 10, 9) for s in scores)  # 100 belongs to the top bucket
     return [(f"{b * 10}-{b * 10 + 9 if b < 9 else 100}", counts.get(b, 0)) for b in range(10)]
+
+
+def time_series(opened_by_hour: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[int]]]:
+    """Hourly buckets when the findings span two days or less (a day of data is one bar otherwise),
+    else daily buckets."""
+    days = {str(r["hour"])[:10] for r in opened_by_hour}
+    width = 16 if len(days) <= 2 else 10  # "YYYY-MM-DD HH:00" or "YYYY-MM-DD"
+
+    def key(hour: str) -> str:
+        return hour[:width]
+
+    columns = sorted({key(str(r["hour"])) for r in opened_by_hour})
+    index = {c: i for i, c in enumerate(columns)}
+    series: dict[str, list[int]] = {}
+    for r in opened_by_hour:
+        bucket = series.setdefault(str(r["detector"]), [0] * len(columns))
+        bucket[index[key(str(r["hour"]))]] += int(r["n"])
+    return columns, dict(sorted(series.items()))
 
 
 def render_report(
@@ -70,17 +88,13 @@ def render_report(
     generated_at: datetime,
     time_range: tuple[str | None, str | None],
     trust_scores: list[int],
-    opened_by_day: list[dict[str, Any]],
+    opened_by_hour: list[dict[str, Any]],
     riskiest: list[dict[str, Any]],
     chain_heads: dict[str, tuple[int, str]],
     tool_version: str,
 ) -> str:
     status = Counter(c.status for c in controls)
-    days = sorted({str(r["day"]) for r in opened_by_day})
-    detectors = sorted({str(r["detector"]) for r in opened_by_day})
-    series = {d: [0] * len(days) for d in detectors}
-    for r in opened_by_day:
-        series[str(r["detector"])][days.index(str(r["day"]))] += int(r["n"])
+    days, series = time_series(opened_by_hour)
     risky_rows = [
         (str(r["nhi"]), int(r["trust"]), f"{r['open_findings']} open, owner {r['owner'] or 'none'}")
         for r in riskiest
@@ -91,7 +105,7 @@ def render_report(
         f'<div class="tile"><b>{status.get(k, 0)}</b>{label}</div>'
         for k, label in (("fail", "controls failing"), ("pass", "passing"), ("not assessed", "not assessed"))
     )
-    findings_total = sum(len(series[d]) and sum(series[d]) for d in series)
+    findings_total = sum(sum(v) for v in series.values())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(fw.title)} evidence report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
@@ -106,7 +120,7 @@ def render_report(
 {_controls_table(controls)}
 <h2>Trust score distribution</h2>
 {histogram(trust_bins(trust_scores), "identities per trust score bucket")}
-<h2>Findings opened over time, by detector</h2>
+<h2>Findings opened over time, by detector{" (per hour)" if days and len(days[0]) > 10 else ""}</h2>
 {stacked_bars(days, series, "findings opened per day by detector") if days else "<p>No findings in the range.</p>"}
 <h2>Riskiest identities (lowest trust)</h2>
 {horizontal_bars(risky_rows, "lowest trust scores") if risky_rows else "<p>No identities.</p>"}

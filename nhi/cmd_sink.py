@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 
+from ingest.errors import ConfigError
 from ingest.kafka_config import bootstrap_from, client_options
 from nhi import console
 from nhi.common import add_db_argument
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--query-port",
         type=int,
-        default=int(os.environ.get("NHI_QUERY_PORT", "0")),
+        default=None,
         metavar="PORT",
         help="loopback port of the read-only query server (default: $NHI_QUERY_PORT or 0 = any free port)",
     )
@@ -59,7 +60,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
+def query_port(given: int | None) -> int:
+    # Read here, not as the argparse default: a bad variable must not break every nhi command's --help.
+    if given is not None:
+        return given
+    raw = os.environ.get("NHI_QUERY_PORT", "").strip() or "0"
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"NHI_QUERY_PORT={raw!r} is not a port number")
+    return int(raw)
+
+
 def run(args: argparse.Namespace) -> int:
+    port = query_port(args.query_port)
     bootstrap = bootstrap_from(args.bootstrap)
     topics = topics_from(args)
     group = args.group or f"{topics.prefix}sink"
@@ -89,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 group,
                 stop,
                 options,
-                query_port=None if args.no_query_server else args.query_port,
+                query_port=None if args.no_query_server else port,
                 fingerprint_key=settings.fingerprint_key,
                 on_ready=ready,
             )

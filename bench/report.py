@@ -23,8 +23,11 @@ def emit(rows: list[dict[str, object]], *, as_json: bool) -> None:
         if as_json:
             print(orjson.dumps(r).decode(), flush=True)
         else:
-            extra = {k: v for k, v in r.items() if k not in {"stage", "events", "seconds", "events_per_s",
-                                                                "ceiling_events_per_s", "ratio"}}
+            extra = {
+                k: v
+                for k, v in r.items()
+                if k not in {"stage", "events", "seconds", "events_per_s", "ceiling_events_per_s", "ratio"}
+            }
             print(
                 f"{r['stage']:<12} {r['events']:>9} events  {r['events_per_s']:>12,.0f}/s  "
                 f"ceiling {r['ceiling_events_per_s']:>12,.0f}/s  ratio {r['ratio']}  {extra or ''}"

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     with open_store(str(db)) as store, console.progress(len(org.records), "pipeline") as bar:
 
         def progress(stats: RunStats) -> None:
-            bar.update(0, completed=stats.events, note=f"{stats.findings_opened} findings")
+            bar.update(stats.events, f"{stats.findings_opened} findings")
 
         pipeline = EmbeddedPipeline(settings, store, on_finding=on_finding, on_progress=progress)
         records = (RawRecord(b"", r, f"demo#{i}") for i, r in enumerate(org.records))

@@ -9,8 +9,6 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rich.progress import TaskID
-
 from ingest.collect import Collector
 from ingest.errors import NhiError
 from ingest.formats import format_names
@@ -124,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 with console.progress(None, "ingest") as bar:
 
                     def progress(stats: IngestStats) -> None:
-                        bar.update(TaskID(0), completed=stats.records, note=f"{stats.rejects} rejects")
+                        bar.update(stats.records, f"{stats.rejects} rejects")
 
                     return await run_ingest(producer, collector, records, stop, progress)
             finally:

@@ -40,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout (required for parquet)")
     p.add_argument("--named", "-n", metavar="NAME", help="run a named query (see: nhi queries)")
     p.add_argument(
-        "--param", "-p", action="append", default=[], metavar="KEY=VALUE", help="bind :KEY in the query (repeatable)"
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="bind :KEY in the query (repeatable)",
     )
     p.add_argument("sql", nargs="?", help="the SQL to run (omit with --named)")
     p.set_defaults(run=run)
@@ -91,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.sql:
         sql = args.sql
     else:
-        raise QueryError("no SQL given: nhi query \"SELECT ...\" or nhi query --named NAME (see nhi queries)")
+        raise QueryError('no SQL given: nhi query "SELECT ..." or nhi query --named NAME (see nhi queries)')
     result = execute(args.db, sql, params)
     write_result(result, args.output, path=args.out, stream=None if args.out else sys.stdout)
     return 0
@@ -102,7 +107,11 @@ def run_list(args: argparse.Namespace) -> int:
         print(q.name)
         print(f"    {q.description}")
         for p in q.params:
-            need = "required" if p.required else (f"default {p.default}" if p.default is not None else "optional")
+            need = (
+                "required"
+                if p.required
+                else (f"default {p.default}" if p.default is not None else "optional")
+            )
             print(f"    -p {p.name}=...   {p.description.split('(')[0].strip()} [{need}]")
         if args.sql:
             print("\n".join("      " + line for line in q.sql.strip().splitlines()))

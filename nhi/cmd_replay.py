@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     with open_store(args.db) as store, console.progress(None, "replay") as bar:
 
         def progress(stats: RunStats) -> None:
-            bar.update(0, completed=collector.records, note=f"{stats.findings_opened} findings")
+            bar.update(collector.records, f"{stats.findings_opened} findings")
 
         with replay_alerts(args.alerts, store, None if args.quiet else console.print_alert) as hook:
             pipeline = EmbeddedPipeline(settings, store, on_finding=hook.on_finding, on_progress=progress)

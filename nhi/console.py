@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from streams.records import Finding
 
@@ -33,8 +33,18 @@ def print_alert(f: Finding) -> None:
     out.print(alert_line(f), markup=True)
 
 
+class Bar:
+    """A progress bar with one task; ``update`` takes what the task should show now."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
+
+    def update(self, completed: int, note: str = "") -> None:
+        self._progress.update(self._task, completed=completed, note=note)
+
+
 @contextmanager
-def progress(total: int | None, label: str) -> Iterator[Progress]:
+def progress(total: int | None, label: str) -> Iterator[Bar]:
     """A progress bar on stderr when it is a terminal; silent otherwise (logs stay clean)."""
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -47,5 +57,4 @@ def progress(total: int | None, label: str) -> Iterator[Progress]:
         transient=False,
     )
     with bar:
-        bar.add_task(label, total=total, note="")
-        yield bar
+        yield Bar(bar, bar.add_task(label, total=total, note=""))

@@ -6,7 +6,6 @@ our own and decoded without validation.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +33,13 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
+def _shallow(obj: Any) -> dict[str, Any]:
+    # Not dataclasses.asdict: that deep-copies every value, and these rows are flat already.
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
 def encode_finding(f: Finding) -> bytes:
-    return orjson.dumps(f.as_row())
+    return orjson.dumps(f)  # orjson serialises the dataclass natively: the same object as as_row()
 
 
 def decode_finding(data: bytes) -> Finding:
@@ -48,7 +52,7 @@ def decode_finding(data: bytes) -> Finding:
 def encode_trust(t: TrustChange, identity: IdentityRow | None = None) -> bytes:
     row = t.as_row()
     if identity is not None:
-        row["identity"] = asdict(identity)
+        row["identity"] = _shallow(identity)
     return orjson.dumps(row)
 
 
@@ -72,9 +76,9 @@ def encode_entity(row: CredentialRow | TaskRow) -> tuple[bytes, bytes]:
     """(key, value) for the entities topic."""
     if isinstance(row, CredentialRow):
         return f"credential:{row.nhi}:{row.credential}".encode(), orjson.dumps(
-            {"kind": "credential", **asdict(row)}
+            {"kind": "credential", **_shallow(row)}
         )
-    return f"task:{row.nhi}:{row.task}".encode(), orjson.dumps({"kind": "task", **asdict(row)})
+    return f"task:{row.nhi}:{row.task}".encode(), orjson.dumps({"kind": "task", **_shallow(row)})
 
 
 def decode_entity(data: bytes) -> CredentialRow | TaskRow:

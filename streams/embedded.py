@@ -111,10 +111,7 @@ class EmbeddedPipeline:
             if known:
                 fresh = [e for e in events if e.id not in known]
         stats.new_events += len(fresh)
-        out = Output()
-        process = self.engine.process
-        for event in fresh:
-            out.extend(process(event))
+        out = self.engine.process_batch(fresh)
         if final:
             out.extend(self.engine.flush())
         self._account(out)

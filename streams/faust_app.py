@@ -37,9 +37,11 @@ from typing import Any
 import faust
 
 from ingest.kafka_topics import ensure_topics, replication_from_env
+from streams.judge import JudgeStage, Released
+from streams.kafka_partition import KeyPartitioner
 from streams.resolver import KeyState
 from streams.settings import Settings
-from streams.stages import JudgeStage, Record, Released, ResolveStage, RouteStage, Send, load_key_state
+from streams.stages import Record, ResolveStage, RouteStage, Send, load_key_state
 from streams.stages import dump_key_state as _dump_key_state
 from streams.topics import Topics
 
@@ -48,6 +50,11 @@ log = logging.getLogger("nhi.worker")
 DEFAULT_APP_ID = "nhi-worker"
 BATCH_MAX = 2000  # records per take batch: the per-batch costs (awaits, state writes) amortise
 BATCH_WITHIN_S = 0.05  # a partial batch waits at most this long: a bound on added latency
+# NHI states are written at most this often, not per batch: a state is KBs (it grows with the
+# NHI's credentials) and a busy NHI is touched by nearly every batch. Costs: acks (and so the
+# committed offset) trail by up to this long, and a crash may re-emit this much output.
+CHECKPOINT_S = 1.0
+CHECKPOINT_RECORDS = 50_000  # ... or once this many released records wait for their ack
 
 
 @dataclass(slots=True)
@@ -92,6 +99,7 @@ class Worker:
         self._batch = (batch_max, batch_within_s)
         self._locks = {name: asyncio.Lock() for name in ("route", "resolve", "judge")}
         self._upstream_last = 0.0  # monotonic time route/resolve last handled a batch
+        self._checkpointed = 0.0  # monotonic time of the last judge checkpoint
         self._idle_task: asyncio.Task[None] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if datadir is None:
@@ -129,6 +137,7 @@ class Worker:
             broker_commit_livelock_soft_timeout=livelock_s,
             producer_compression_type=compression,
             producer_acks=-1,
+            producer_partitioner=KeyPartitioner(),
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": n}
         self._events_t = app.topic(self.topics.events, **raw)
@@ -177,6 +186,8 @@ class Worker:
                 self._idle_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._idle_task
+            if self.failed is None and self.judge.unsaved:
+                await self._checkpoint()  # so a restart re-emits nothing
             await self.app.stop()
         self.stats.held = self.judge.held
         if self._tmp is not None:
@@ -247,11 +258,19 @@ class Worker:
                 done.append(ev)  # skipped: nothing to wait for
         await self._effects(judge.release({ev.message.partition for ev in batch}))
         _ack(done)
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_S or judge.unsaved >= CHECKPOINT_RECORDS:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Write the changed NHI states, then ack the records they account for. Judge lock held."""
+        ck = self.judge.checkpoint()
+        await self._send(ck.sends)
+        await self._write(self._nhi_table, ck.states)
+        _ack(ck.acks)
+        self._checkpointed = time.monotonic()
 
     async def _effects(self, rel: Released) -> None:
         await self._send(rel.sends)
-        await self._write(self._nhi_table, rel.states)
-        _ack(rel.acks)
         st = self.stats
         st.judged += rel.events
         st.findings += rel.findings
@@ -272,14 +291,16 @@ class Worker:
             after = idle_s if now - self._upstream_last >= idle_s else idle_s * 10
             async with self._locks["judge"]:
                 parts = self.judge.idle(now, after)
-                if parts:
-                    try:
+                try:
+                    if parts:
                         await self._effects(self.judge.release(parts, drain=True))
-                    except Exception as exc:
-                        log.exception("idle flush failed; stopping")
-                        self.failed = exc
-                        self.fatal.set()
-                        return
+                    if self.judge.unsaved and (parts or now - self._checkpointed >= CHECKPOINT_S):
+                        await self._checkpoint()
+                except Exception as exc:
+                    log.exception("idle flush failed; stopping")
+                    self.failed = exc
+                    self.fatal.set()
+                    return
 
     async def _on_revoked(self, app: Any, revoked: Any = None, **_: Any) -> None:
         parts = {tp.partition for tp in revoked or () if tp.topic == self.topics.by_identity}

@@ -15,6 +15,7 @@ from nhi import (
     cmd_inventory,
     cmd_query,
     cmd_replay,
+    cmd_run,
     cmd_schema,
     cmd_sink,
     cmd_verify,
@@ -32,6 +33,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     "ingest": cmd_ingest.add_parser,
     "sink": cmd_sink.add_parser,
     "worker": cmd_worker.add_parser,
+    "run": cmd_run.add_parser,
     "export": cmd_export.add_parser,
 }
 

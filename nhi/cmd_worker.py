@@ -12,7 +12,7 @@ import sys
 from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from nhi import console
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from streams.faust_app import DEFAULT_APP_ID, WorkerStats, run_worker
+from streams.faust_app import WorkerStats, default_app_id, run_worker
 from streams.settings import load_settings
 
 HELP = "Run the stream worker: events -> per-NHI detectors -> findings and trust topics."
@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def add_worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--app-id",
-        default=os.environ.get("NHI_WORKER_APP_ID", DEFAULT_APP_ID),
-        help=f"consumer group and changelog topic prefix (default: $NHI_WORKER_APP_ID or {DEFAULT_APP_ID})",
+        default=os.environ.get("NHI_WORKER_APP_ID"),
+        help="consumer group and changelog topic prefix (default: $NHI_WORKER_APP_ID or <topic prefix>worker)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="log faust and Kafka client messages")
 
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     bootstrap = bootstrap_from(args.bootstrap)
     topics = topics_from(args)
+    app_id = args.app_id or default_app_id(topics)
     options = client_options()
     compression = compression_from_env()
 
@@ -83,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
             topics,
             settings,
             stop,
-            app_id=args.app_id,
+            app_id=app_id,
             client_options=options,
             compression=compression,
-            on_start=lambda _: print(f"nhi worker: running ({args.app_id} on {bootstrap})", file=sys.stderr),
+            on_start=lambda _: print(f"nhi worker: running ({app_id} on {bootstrap})", file=sys.stderr),
         )
 
     stats = asyncio.run(main())

@@ -47,7 +47,6 @@ from streams.topics import Topics
 
 log = logging.getLogger("nhi.worker")
 
-DEFAULT_APP_ID = "nhi-worker"
 BATCH_MAX = 2000  # records per take batch: the per-batch costs (awaits, state writes) amortise
 BATCH_WITHIN_S = 0.05  # a partial batch waits at most this long: a bound on added latency
 # NHI states are written at most this often, not per batch: a state is KBs (it grows with the
@@ -55,6 +54,11 @@ BATCH_WITHIN_S = 0.05  # a partial batch waits at most this long: a bound on add
 # committed offset) trail by up to this long, and a crash may re-emit this much output.
 CHECKPOINT_S = 1.0
 CHECKPOINT_RECORDS = 50_000  # ... or once this many released records wait for their ack
+
+
+def default_app_id(topics: Topics) -> str:
+    """Consumer group and changelog prefix of the worker: ``nhi.worker`` for the default topics."""
+    return f"{topics.prefix}worker"
 
 
 @dataclass(slots=True)
@@ -81,7 +85,7 @@ class Worker:
         topics: Topics,
         settings: Settings,
         *,
-        app_id: str = DEFAULT_APP_ID,
+        app_id: str | None = None,
         client_options: Mapping[str, Any] | None = None,
         compression: str | None = None,
         datadir: str | None = None,
@@ -91,7 +95,8 @@ class Worker:
         self.bootstrap = bootstrap
         self.topics = topics
         self.settings = settings
-        self.app_id = app_id
+        # The default follows the topic prefix, so two pipelines on one cluster never share changelogs.
+        self.app_id = app_id = app_id or default_app_id(topics)
         self.client_options = dict(client_options or {})
         self.stats = WorkerStats()
         self.failed: BaseException | None = None
@@ -355,7 +360,7 @@ async def run_worker(
     settings: Settings,
     stop: asyncio.Event,
     *,
-    app_id: str = DEFAULT_APP_ID,
+    app_id: str | None = None,
     client_options: Mapping[str, Any] | None = None,
     compression: str | None = None,
     on_start: Callable[[Worker], None] | None = None,

@@ -59,13 +59,29 @@ _KV_BARE = re.compile(rf"(?i)(\b(?:{_SECRET_WORDS})\s*=\s*)([^\s\"',&;]+)")
 _SSWS = re.compile(r"\bSSWS\s+([A-Za-z0-9._~+/=-]{8,})")
 
 
+# Values under a secret key that are left as they are: nothing to hide.
+EMPTY_VALUES: tuple[Any, ...] = (None, "", [], {})
+
+
 def fingerprint(value: str, key: str) -> str:
     digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=key.encode()[:64], digest_size=16)
     return FINGERPRINT_PREFIX + digest.hexdigest()
 
 
 def is_secret_key(name: str) -> bool:
-    return name.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+    verdict = _KEY_VERDICTS.get(name)
+    if verdict is None:
+        verdict = name.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+        # Record keys come from a small vocabulary, so remembering verdicts saves the string work
+        # on every key of every record; the bound keeps hostile input from growing it forever.
+        if len(_KEY_VERDICTS) >= _KEY_VERDICTS_MAX:
+            _KEY_VERDICTS.clear()
+        _KEY_VERDICTS[name] = verdict
+    return verdict
+
+
+_KEY_VERDICTS: dict[str, bool] = {}
+_KEY_VERDICTS_MAX = 8192
 
 
 def scrub(obj: Any, key: str) -> Any:
@@ -75,8 +91,12 @@ def scrub(obj: Any, key: str) -> Any:
     """
     if isinstance(obj, dict):
         out: dict[str, Any] | None = None
+        verdicts = _KEY_VERDICTS
         for k, v in obj.items():
-            if isinstance(k, str) and is_secret_key(k) and v not in (None, "", [], {}):
+            secret = verdicts.get(k)  # the cached verdict first: is_secret_key is a call per key
+            if secret is None:
+                secret = isinstance(k, str) and is_secret_key(k)
+            if secret and v not in EMPTY_VALUES:
                 new: Any = fingerprint(v if isinstance(v, str) else repr(v), key)
             elif isinstance(v, (dict, list)):
                 new = scrub(v, key)
@@ -90,8 +110,17 @@ def scrub(obj: Any, key: str) -> Any:
                 out[k] = new
         return obj if out is None else out
     if isinstance(obj, list):
-        items = [scrub(v, key) for v in obj]
-        return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
+        items: list[Any] | None = None
+        for i, v in enumerate(obj):
+            # Short strings and numbers can't change: skip the call for them.
+            if (isinstance(v, str) and len(v) <= 20) or isinstance(v, (int, float)) or v is None:
+                continue
+            new = scrub(v, key)
+            if new is not v:
+                if items is None:
+                    items = list(obj)
+                items[i] = new
+        return obj if items is None else items
     if isinstance(obj, str) and len(obj) > 20:
         return scrub_text(obj, key)
     return obj
@@ -106,7 +135,15 @@ def scrub_text(text: str, key: str) -> str:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
     if "ssws" in lowered:
         text = _SSWS.sub(lambda m: f"SSWS {fingerprint(m.group(1), key)}", text)
-    if any(w in lowered for w in ("token", "secret", "passw", "authorization", "api_key", "apikey")):
+    # Chained tests rather than any(generator): this runs on every long string of every record.
+    if (
+        "token" in lowered
+        or "secret" in lowered
+        or "passw" in lowered
+        or "authorization" in lowered
+        or "api_key" in lowered
+        or "apikey" in lowered
+    ):
         text = _KV.sub(lambda m: f'{m.group(1)}"{_fp_unless_done(m.group(2), key)}"', text)
         text = _KV_BARE.sub(lambda m: f"{m.group(1)}{_fp_unless_done(m.group(2), key)}", text)
     return text
@@ -116,3 +153,97 @@ def _fp_unless_done(value: str, key: str) -> str:
     if value.startswith(FINGERPRINT_PREFIX) or not value:
         return value
     return fingerprint(value, key)
+
+
+# --- vendor free text -------------------------------------------------------------------------------
+
+# scrub_text catches bearer/JWT values and quoted ``key: "value"`` pairs; vendor text
+# fields (display names, user agents, error strings) also carry unquoted ``client_secret=...`` and
+# Okta's ``SSWS <token>`` header. Those are fingerprinted here as well, before anything is copied.
+# A key preceded by ':' or '/' is part of an ARN or path (``...:secret:prod/db``), not a pair.
+_UNQUOTED = re.compile(
+    r"(?i)(?<![:/.])\b([\w-]*(?:secret|passwd|password|token|api[_-]?key|secret[_-]?key))"
+    r"(\s*[:=]\s*)(?!fp:)([^\s,;&\"'\])}]{4,})"
+)
+_MISSING: Any = object()  # sentinel: a value that can't be copied unscrubbed
+_SSWS_FREE = re.compile(r"\b(SSWS)\s+(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
+
+
+def quiet(text: str) -> bool:
+    """True when no scrubber in this module could change ``text``: it has none of the
+    words their patterns start from. The union of their triggers, so a False costs only a re-check."""
+    if "eyJ" in text:
+        return False
+    lowered = text.lower()
+    # "pass" covers "passw", "key" covers "api_key" and "apikey"; "ssws" covers "SSWS".
+    return not (
+        "token" in lowered
+        or "secret" in lowered
+        or "pass" in lowered
+        or "key" in lowered
+        or "bearer" in lowered
+        or "basic" in lowered
+        or "ssws" in lowered
+        or "authorization" in lowered
+    )
+
+
+def scrub_free(text: str, key: str) -> str:
+    if quiet(text):
+        return text
+    text = scrub_text(text, key)
+    lowered = text.lower()
+    if "secret" in lowered or "pass" in lowered or "key" in lowered or "token" in lowered:
+        text = _UNQUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{fingerprint(m.group(3), key)}", text)
+    if "SSWS" in text:
+        text = _SSWS_FREE.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
+    return text
+
+
+def _scrub_all(value: Any, key: str) -> Any:
+    """The definition of :func:`scrub_all`: scrub, then scrub_free on every string."""
+    value = scrub(value, key)
+    if isinstance(value, str):
+        return scrub_free(value, key)
+    if isinstance(value, dict):
+        return {k: _scrub_all(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_all(v, key) for v in value]
+    return value
+
+
+def _quiet_copy(value: Any) -> Any:
+    """A copy of ``value`` (new containers, as _scrub_all makes) when nothing in it could be
+    scrubbed, else _MISSING. Secret-named keys only count when their value would be fingerprinted."""
+    if isinstance(value, str):
+        return value if quiet(value) else _MISSING
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            if isinstance(k, str) and is_secret_key(k) and v not in EMPTY_VALUES:
+                return _MISSING
+            v = _quiet_copy(v)
+            if v is _MISSING:
+                return _MISSING
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        items = []
+        for v in value:
+            v = _quiet_copy(v)
+            if v is _MISSING:
+                return _MISSING
+            items.append(v)
+        return items
+    return value
+
+
+def scrub_all(value: Any, key: str) -> Any:
+    """scrub, then :func:`scrub_free` on every string left.
+
+    Attributes are mostly short identifiers with nothing to scrub; those are copied as they are,
+    and anything that might hold a secret goes through the full definition (_scrub_all), so the
+    result is the same either way.
+    """
+    copied = _quiet_copy(value)
+    return _scrub_all(value, key) if copied is _MISSING else copied

@@ -11,16 +11,17 @@ import hashlib
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from ingest.events import EMPTY_CONTEXT, Context, Event, EventType
 from ingest.native import describe_validation_error
 from ingest.parsing import ParseContext
-from ingest.secrets import fingerprint, scrub, scrub_text
+from ingest.secrets import scrub_all, scrub_free
 
 # Set on every event whose subject is a person rather than a machine. The engine reads exactly
 # this (streams/state.py) and never judges such an identity as an unowned actor.
@@ -53,11 +54,30 @@ def ci(obj: Any, *names: str) -> Any:
     for name in names:
         if name in obj:
             return obj[name]
-    lowered = {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+    if not obj:
+        return None
+    # A miss (an optional field that is absent) is the common case. Records of one kind share their
+    # key sets, so the lower-cased key map is kept per key set rather than rebuilt on every miss;
+    # it maps to the key, and the value is read from this record.
+    shape = tuple(obj)
+    lowered = _LOWERED.get(shape) if len(shape) <= _SHAPE_MAX else None
+    if lowered is None:
+        lowered = {k.lower(): k for k in shape if isinstance(k, str)}
+        if len(shape) <= _SHAPE_MAX:  # bounded, so hostile records can't pin much memory
+            if len(_LOWERED) >= _LOWERED_MAX:
+                _LOWERED.clear()
+            _LOWERED[shape] = lowered
     for name in names:
-        if name.lower() in lowered:
-            return lowered[name.lower()]
+        found = lowered.get(name.lower(), _MISSING)
+        if found is not _MISSING:
+            return obj[found]
     return None
+
+
+_LOWERED: dict[tuple[Any, ...], dict[str, Any]] = {}
+_LOWERED_MAX = 4096
+_SHAPE_MAX = 64
+_MISSING: Any = object()
 
 
 def dig(obj: Any, *path: str) -> Any:
@@ -93,6 +113,12 @@ def ip_or_none(value: Any) -> str | None:
     text = s(value)
     if text is None:
         return None
+    # Callers repeat their addresses from record to record, and ipaddress parses in pure Python.
+    # Anything longer than an address with a port is parsed uncached, so the cache stays small.
+    return _cached_ip(text) if len(text) <= 64 else _canonical_ip(text)
+
+
+def _canonical_ip(text: str) -> str | None:
     if text.startswith("[") and "]" in text:  # "[::1]:8200"
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # "10.0.0.1:8200"
@@ -103,39 +129,7 @@ def ip_or_none(value: Any) -> str | None:
         return None
 
 
-# --- secrets in free text ------------------------------------------------------------------------
-
-# ingest.secrets.scrub_text catches bearer/JWT values and quoted ``key: "value"`` pairs; vendor text
-# fields (display names, user agents, error strings) also carry unquoted ``client_secret=...`` and
-# Okta's ``SSWS <token>`` header. Those are fingerprinted here as well, before anything is copied.
-# A key preceded by ':' or '/' is part of an ARN or path (``...:secret:prod/db``), not a pair.
-_UNQUOTED = re.compile(
-    r"(?i)(?<![:/.])\b([\w-]*(?:secret|passwd|password|token|api[_-]?key|secret[_-]?key))"
-    r"(\s*[:=]\s*)(?!fp:)([^\s,;&\"'\])}]{4,})"
-)
-_SSWS = re.compile(r"\b(SSWS)\s+(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
-
-
-def scrub_free(text: str, key: str) -> str:
-    text = scrub_text(text, key)
-    lowered = text.lower()
-    if any(w in lowered for w in ("secret", "pass", "key", "token")):
-        text = _UNQUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{fingerprint(m.group(3), key)}", text)
-    if "SSWS" in text:
-        text = _SSWS.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
-    return text
-
-
-def scrub_all(value: Any, key: str) -> Any:
-    """ingest.secrets.scrub, then :func:`scrub_free` on every string left."""
-    value = scrub(value, key)
-    if isinstance(value, str):
-        return scrub_free(value, key)
-    if isinstance(value, dict):
-        return {k: scrub_all(v, key) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub_all(v, key) for v in value]
-    return value
+_cached_ip = lru_cache(maxsize=4096)(_canonical_ip)
 
 
 # --- time -------------------------------------------------------------------------------------
@@ -144,6 +138,9 @@ _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,]?(\d+))?)?\s*"
     r"(Z|z|UTC|[+-]\d{2}:?\d{2})?$"
 )
+# A strict subset of _ISO (ASCII digits, seconds present, '.' fraction, Z or +HH:MM) that
+# datetime.fromisoformat reads to the same instant.
+_PLAIN_ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)?", re.ASCII)
 # Java/AWS console style, e.g. "Jun 2, 2024, 8:27:12 PM" (STS expiration, IAM createDate).
 _US = re.compile(r"^([A-Za-z]{3})[a-z]* (\d{1,2}),? (\d{4}),? (\d{1,2}):(\d{2}):(\d{2}) ?([AaPp][Mm])$")
 _MONTHS = {
@@ -177,6 +174,16 @@ def _parse_time(value: Any) -> datetime | None:
     text = value.strip()
     if not text or len(text) > 64:
         return None
+    if _PLAIN_ISO.fullmatch(text):
+        # The shape nearly every record has: the C parser, then the same normalisation to UTC.
+        # Anything it refuses (hour 24, day 31 of a short month) takes the general path below.
+        try:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
     if re.fullmatch(r"\d{9,}(\.\d+)?", text):
         return _parse_time(float(text))
     m = _ISO.match(text)
@@ -259,14 +266,17 @@ class Emitter:
             if isinstance(fields.get(name), str):
                 fields[name] = scrub_free(fields[name], self.key)
         try:
-            event = Event(
-                type=kind,
-                time=time,
-                id=f"{self.id_basis}:{suffix}",
-                source=self.source,
-                context=context or Context(),
-                attrs=scrub_all(clean, self.key),
-                **fields,
+            # model_validate of a dict costs less than keyword construction; still fully validated.
+            event = Event.model_validate(
+                {
+                    "type": kind,
+                    "time": time,
+                    "id": f"{self.id_basis}:{suffix}",
+                    "source": self.source,
+                    "context": context or EMPTY_CONTEXT,
+                    "attrs": scrub_all(clean, self.key),
+                    **fields,
+                }
             )
         except ValidationError as exc:
             raise RecordRejected(describe_validation_error(exc)) from None
@@ -275,11 +285,23 @@ class Emitter:
 
 def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: str | None) -> Context:
     agent = s(user_agent)
-    return Context(
-        ip=ip_or_none(ip),
-        user_agent=scrub_free(agent, key)[:512] if agent else None,
-        **{k: v for k, v in fields.items() if v},
-    )
+    address = ip_or_none(ip)
+    extra = tuple((k, v) for k, v in fields.items() if v)
+    if agent is not None and len(agent) > _AGENT_CACHE_MAX:
+        return _context(key, address, agent, extra)
+    # One caller sends the same address, agent and region record after record; a Context is frozen,
+    # so those records can share one instead of validating and scrubbing the same values again.
+    return _cached_context(key, address, agent, extra)
+
+
+def _context(
+    key: str, ip: str | None, agent: str | None, extra: tuple[tuple[str, str | None], ...]
+) -> Context:
+    return Context(ip=ip, user_agent=scrub_free(agent, key)[:512] if agent else None, **dict(extra))
+
+
+_cached_context = lru_cache(maxsize=4096)(_context)
+_AGENT_CACHE_MAX = 1024
 
 
 def require_time(value: Any, what: str) -> datetime:

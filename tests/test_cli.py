@@ -116,7 +116,7 @@ def test_query_refuses_writes_and_file_access(
 
 
 def test_queries_lists_every_named_query(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "queries")
+    _, out, _ = run_cli(capsys, "queries")
     for name in (
         "tokens-outliving-tasks",
         "unowned-identities",

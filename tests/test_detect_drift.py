@@ -22,7 +22,13 @@ def used(minute: float, cred: str, **ctx: str) -> dict[str, Any]:
 
 
 def test_credential_used_from_another_node_and_ip_is_high() -> None:
-    out, _ = play([registered(NHI), issued(1, "t1", "n1", "u1"), used(2, "t1", node="n9", pod_uid="u1", ip="203.0.113.9")])
+    out, _ = play(
+        [
+            registered(NHI),
+            issued(1, "t1", "n1", "u1"),
+            used(2, "t1", node="n9", pod_uid="u1", ip="203.0.113.9"),
+        ]
+    )
     got = {(f.reason, f.severity) for f in final(out).values()}
     assert got == {("credential-node-changed", "high"), ("credential-ip-changed", "high")}
 
@@ -73,7 +79,13 @@ def test_task_start_extends_the_baseline() -> None:
 def test_unattested_baseline_is_learned_then_enforced() -> None:
     nhi = "aws:1:role/etl"
     learn = [
-        rec("credential.used", i, nhi=nhi, credential="k", context={"region": "eu-west-1" if i % 2 else "eu-central-1"})
+        rec(
+            "credential.used",
+            i,
+            nhi=nhi,
+            credential="k",
+            context={"region": "eu-west-1" if i % 2 else "eu-central-1"},
+        )
         for i in range(5)
     ]
     after = rec("credential.used", 10, nhi=nhi, credential="k", context={"region": "ap-southeast-2"})
@@ -87,7 +99,11 @@ def test_unattested_baseline_is_learned_then_enforced() -> None:
 
 
 def test_same_new_value_updates_one_finding() -> None:
-    records = [registered(NHI), issued(1, "t1", "n1", "u1"), *(used(2 + i, "t1", cluster="prod-us-1") for i in range(3))]
+    records = [
+        registered(NHI),
+        issued(1, "t1", "n1", "u1"),
+        *(used(2 + i, "t1", cluster="prod-us-1") for i in range(3)),
+    ]
     out, _ = play(records)
     assert len(final(out)) == 1
     assert [f.activity for f in out.findings] == ["create", "update", "update"]

@@ -44,7 +44,11 @@ def test_owner_departed_is_high_and_resolved_by_new_owner() -> None:
     ]
     out, _ = play(records)
     versions = [f for f in out.findings if f.detector == DET]
-    assert [(v.activity, v.status) for v in versions] == [("create", "open"), ("update", "open"), ("close", "resolved")]
+    assert [(v.activity, v.status) for v in versions] == [
+        ("create", "open"),
+        ("update", "open"),
+        ("close", "resolved"),
+    ]
     assert versions[0].severity == "high" and versions[0].reason == "owner-departed"
     # the departure event is part of the evidence
     assert len(versions[0].evidence) == 2
@@ -84,7 +88,9 @@ def test_one_open_finding_per_reason() -> None:
 
 
 def test_human_principals_are_not_unowned_actors() -> None:
-    rec_h = rec("credential.used", 1, nhi="aws:1:human/alice", credential="AKIA", attrs={"principal_kind": "human"})
+    rec_h = rec(
+        "credential.used", 1, nhi="aws:1:human/alice", credential="AKIA", attrs={"principal_kind": "human"}
+    )
     out, _ = play([rec_h])
     assert not out.findings
 

@@ -29,7 +29,14 @@ def story() -> list[dict[str, Any]]:
             expires_at="2026-05-05T08:00:00Z",
             context={"namespace": "payments", "node": "n1"},
         ),
-        rec("credential.issued", 2, nhi=B, credential="acc-1", task="alloc:9", expires_at="2026-05-04T08:12:00Z"),
+        rec(
+            "credential.issued",
+            2,
+            nhi=B,
+            credential="acc-1",
+            task="alloc:9",
+            expires_at="2026-05-04T08:12:00Z",
+        ),
         rec("credential.used", 3, nhi=A, credential="jti-1", context={"namespace": "payments", "node": "n1"}),
         rec("credential.used", 4, nhi=B, credential="acc-1", context={"ip": "10.1.1.1"}),
         rec("task.ended", 5, task="pod:p1"),
@@ -117,7 +124,9 @@ def test_trust_score_explains_itself_and_recovers() -> None:
 
 
 def test_never_expiring_unattested_credential_lowers_trust() -> None:
-    out, _ = play([registered(B), rec("credential.issued", 1, nhi=B, credential="static-1", method="static-secret")])
+    out, _ = play(
+        [registered(B), rec("credential.issued", 1, nhi=B, credential="static-1", method="static-secret")]
+    )
     last = out.trust[-1]
     assert {f.name: f.delta for f in last.factors} == {
         "owner": 0,
@@ -128,7 +137,9 @@ def test_never_expiring_unattested_credential_lowers_trust() -> None:
 
 
 def test_unresolvable_event_raises_nothing() -> None:
-    out, engine = play([rec("task.ended", 1, task="pod:unknown"), rec("credential.revoked", 2, credential="x")])
+    out, engine = play(
+        [rec("task.ended", 1, task="pod:unknown"), rec("credential.revoked", 2, credential="x")]
+    )
     assert not out.findings and not engine.state.nhis
 
 

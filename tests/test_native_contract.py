@@ -47,16 +47,25 @@ def test_unknown_fields_are_kept_in_attrs() -> None:
         ('{"type":"credential.used","time":"2026-05-04T08:00:00Z"}', "'nhi' is required on credential.used"),
         ('{"type":"credential.burned","time":"2026-05-04T08:00:00Z","nhi":"n"}', "type: Input should be"),
         ('{"type":"task.ended","time":"yesterday","task":"t"}', "time: Input should be a valid datetime"),
-        ('{"type":"task.ended","time":"2026-05-04T08:00:00","task":"t"}', "time: Input should have timezone info"),
+        (
+            '{"type":"task.ended","time":"2026-05-04T08:00:00","task":"t"}',
+            "time: Input should have timezone info",
+        ),
         ('{"type":"task.ended","time":"2026-05-04T08:00:00Z"}', "task.ended needs 'task'"),
-        ('{"type":"credential.revoked","time":"2026-05-04T08:00:00Z"}', "credential.revoked needs 'credential'"),
+        (
+            '{"type":"credential.revoked","time":"2026-05-04T08:00:00Z"}',
+            "credential.revoked needs 'credential'",
+        ),
         ('{"type":"owner.departed","time":"2026-05-04T08:00:00Z"}', "owner.departed needs 'owner'"),
         ('{"time":"2026-05-04T08:00:00Z","nhi":"n"}', "type: Field required"),
         (
             '{"type":"credential.used","time":"2026-05-04T08:00:00Z","nhi":"n","outcome":"maybe"}',
             "outcome: Input should be 'success' or 'failure'",
         ),
-        ('{"type":"credential.issued","time":"2026-05-04T08:00:00Z","nhi":"n","attested":"very"}', "attested"),
+        (
+            '{"type":"credential.issued","time":"2026-05-04T08:00:00Z","nhi":"n","attested":"very"}',
+            "attested",
+        ),
         ("[1,2]", "expected a JSON object"),
         ('{"type": ', "not valid JSON"),
     ],
@@ -103,5 +112,7 @@ def test_schema_describes_every_event_type() -> None:
 
 
 def test_event_from_record_round_trip() -> None:
-    e = event_from_record({"type": "identity.registered", "time": "2026-05-04T08:00:00Z", "nhi": "n", "owner": "o"})
+    e = event_from_record(
+        {"type": "identity.registered", "time": "2026-05-04T08:00:00Z", "nhi": "n", "owner": "o"}
+    )
     assert event_from_record(e.to_json_dict()) == e

@@ -52,18 +52,29 @@ def _records() -> list[str]:
             "metadata": {"role_name": "billing"},
             "token_ttl": 3600,
         },
-        "request": {"id": "req-planted", "operation": "update", "path": "auth/approle/login",
-                    "remote_address": "10.2.2.2"},
+        "request": {
+            "id": "req-planted",
+            "operation": "update",
+            "path": "auth/approle/login",
+            "remote_address": "10.2.2.2",
+        },
         "response": {"auth": {"client_token": VAULT_TOKEN, "accessor": "hmac-sha256:planted-accessor"}},
     }
-    native = {"type": "credential.issued", "time": "2024-05-01T10:00:00Z", "nhi": "agent:x", "credential": "k1",
-              "attrs": {"headers": {"Authorization": "Bearer " + NATIVE_SECRET}}}
+    native = {
+        "type": "credential.issued",
+        "time": "2024-05-01T10:00:00Z",
+        "nhi": "agent:x",
+        "credential": "k1",
+        "attrs": {"headers": {"Authorization": "Bearer " + NATIVE_SECRET}},
+    }
     broken = '{"type": "credential.used", "token": "' + NATIVE_SECRET + '", oops'
     return [orjson.dumps(r).decode() for r in (k8s, cloudtrail, vault, native)] + [broken]
 
 
 @pytest.mark.parametrize("fmt", ["auto"])
-def test_planted_secrets_are_in_no_table(tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_planted_secrets_are_in_no_table(
+    tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "mixed.jsonl"
     src.write_text("\n".join(_records()) + "\n")
     db = tmp_path / "e.duckdb"

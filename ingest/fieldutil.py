@@ -82,6 +82,13 @@ def no_time(record_kind: str, fields: str) -> RecordRejected:
     return RecordRejected(f"{record_kind} has no usable timestamp ({fields})")
 
 
+def new_event(fields: dict[str, Any]) -> Event:
+    """``Event.model_validate(fields)`` without the wrapper's frame: the same full validation,
+    called once per event on the hot path."""
+    event: Event = Event.__pydantic_validator__.validate_python(fields)
+    return event
+
+
 def build(make: Callable[[], list[Event]]) -> list[Event]:
     """Run an event builder, turning contract violations into a reject with the field named."""
     try:

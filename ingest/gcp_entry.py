@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.events import Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, no_time, record_id
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -113,7 +113,9 @@ class Entry:
         return f"gcp:{m.group('project') if m else self.project}/{account}"
 
     def event(self, kind: str, type_: EventType, **fields: Any) -> Event:
-        return Event(type=type_, time=self.at(), id=f"{self.base_id}/{kind}", source=SOURCE, **fields)
+        return new_event(
+            {"type": type_, "time": self.at(), "id": f"{self.base_id}/{kind}", "source": SOURCE, **fields}
+        )
 
     def region(self) -> str | None:
         for key in ("location", "zone", "region"):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.events import Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, first_str, no_time, record_id
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, first_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -91,7 +91,15 @@ class Request:
         return self.time
 
     def event(self, kind: str, type_: EventType, **fields: Any) -> Event:
-        return Event(type=type_, time=self.at(), id=f"{self.base_id}/{kind}", source=self.source, **fields)
+        return new_event(
+            {
+                "type": type_,
+                "time": self.at(),
+                "id": f"{self.base_id}/{kind}",
+                "source": self.source,
+                **fields,
+            }
+        )
 
     def nhi(self, namespace: str, name: str) -> str:
         return f"k8s:{self.cluster}/{namespace}/{name}"

@@ -34,7 +34,17 @@ from typing import Any
 
 from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, build, looks_native, no_time, record_id
+from ingest.fieldutil import (
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    build,
+    looks_native,
+    new_event,
+    no_time,
+    record_id,
+)
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.timeparse import parse_time
@@ -131,7 +141,9 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     common: dict[str, Any] = {"nhi": f"ocsf:{who}", "context": context}
 
     def event(kind: str, type_: EventType, **fields: Any) -> Event:
-        return Event(type=type_, time=when, id=f"{base}/{kind}", source=SOURCE, **common, **fields)
+        return new_event(
+            {"type": type_, "time": when, "id": f"{base}/{kind}", "source": SOURCE, **common, **fields}
+        )
 
     activity = as_int(value.get("activity_id"))
     outcome = _outcome(value)

@@ -31,6 +31,10 @@ def _from_epoch(value: float) -> datetime | None:
 
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from a string, epoch number, protobuf Timestamp or datetime; else None."""
+    if value is None:
+        return None  # the commonest input after strings: parsers try optional fields in turn
+    if isinstance(value, str):
+        return _parse_text(value)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, bool):
@@ -57,11 +61,24 @@ def parse_time(value: Any) -> datetime | None:
                 base += timedelta(microseconds=nanos // 1000)
             return base
         return None
-    if not isinstance(value, str):
-        return None
+    return None
+
+
+def _parse_text(value: str) -> datetime | None:
     text = value.strip()
     if not text or len(text) > 64:
         return None
+    if text.endswith(("Z", "z")):
+        # RFC 3339 in UTC, what nearly every record carries: the general path below would only cut
+        # the fraction and write the zone as +00:00 (neither later rewrite can match that ending).
+        core = text[:-1]
+        if "." in core:
+            core = _FRACTION.sub(r"\1", core)
+        try:
+            utc = datetime.fromisoformat(core + "+00:00")
+        except ValueError:
+            return None
+        return utc if utc.tzinfo is not None else utc.replace(tzinfo=UTC)
     if text.replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     text = _FRACTION.sub(r"\1", text)

@@ -4,6 +4,10 @@
     python .ci/kafka/broker.py up       # start (or reuse) a broker; prints host:port on stdout
     python .ci/kafka/broker.py status   # exit 0 and print host:port when a healthy broker runs
     python .ci/kafka/broker.py down     # stop it and delete .kafka/ (the jar cache is kept)
+    python .ci/kafka/broker.py restart  # stop it and start it again: same ports, same data
+
+    --dir DIR (before the command) runs an independent broker with its state in DIR instead of
+    .kafka/: tests that stop or restart a broker use their own, never the shared one.
 
 The broker jars come from Maven Central via .ci/kafka/pom.xml (Maven's ~/.m2 plus a per-version copy
 under ~/.cache/nhi-evidence make repeat runs fast). State lives in <repo>/.kafka/: bootstrap, pid,
@@ -126,9 +130,11 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def repo_lock() -> contextlib.AbstractContextManager[None]:
-    # Outside .kafka/ because `down` deletes that directory while holding the lock.
-    key = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:16]
+def repo_lock(state_root: Path = STATE_DIR) -> contextlib.AbstractContextManager[None]:
+    # Outside the state dir because `down` deletes that directory while holding the lock. The
+    # default broker keeps its historical key (the checkout); a --dir broker is keyed by its dir.
+    base = REPO_ROOT if state_root == STATE_DIR else state_root.resolve()
+    key = hashlib.sha256(str(base).encode()).hexdigest()[:16]
     return file_lock(cache_root() / "locks" / f"broker-{key}.lock")
 
 
@@ -507,7 +513,7 @@ def healthy_address(state: State) -> str | None:
 
 def cmd_up(state: State) -> int:
     t_start = time.monotonic()
-    with repo_lock():
+    with repo_lock(state.root):
         addr = healthy_address(state)
         if addr:
             log(f"already running at {addr} (pid {read_text(state.pid)})")
@@ -551,45 +557,67 @@ def cmd_up(state: State) -> int:
             die(f"kafka-storage format failed (exit {fmt.returncode})")
 
         log(f"start: broker {addr}, controller {HOST}:{controller_port}, log {state.broker_log}")
-        with state.broker_log.open("ab") as out:
-            # New session: the broker survives this script (and make) exiting, and down can kill its group.
-            proc = subprocess.Popen(
-                [*jvm_args(state, lib), "kafka.Kafka", str(state.server_properties)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=state.root,
-                start_new_session=True,
-            )
-        state.pid.write_text(f"{proc.pid}\n")
-
-        budget = float(os.environ.get("NHI_KAFKA_START_TIMEOUT", "60"))
-        deadline = time.monotonic() + budget
-        last_err = "no attempt"
-        while True:
-            if proc.poll() is not None:
-                log(
-                    f"broker exited with code {proc.returncode} during startup; last lines of {state.broker_log}:"
-                )
-                sys.stderr.write(tail(state.broker_log) + "\n")
-                _teardown(state, quiet=True, keep_log=True)
-                return 1
-            try:
-                info = probe(addr)
-                break
-            except (OSError, ProbeError, struct.error, ValueError) as exc:
-                last_err = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() > deadline:
-                log(f"broker not ready after {budget:.0f}s ({last_err}); last lines of {state.broker_log}:")
-                sys.stderr.write(tail(state.broker_log) + "\n")
-                stop_pid(proc.pid, timeout=10)
-                _teardown(state, quiet=True, keep_log=True)
-                return 1
-            time.sleep(0.2)
-
+        info = _start(state, lib, addr)
+        if info is None:
+            _teardown(state, quiet=True, keep_log=True)
+            return 1
         # Written last so a present bootstrap file implies a broker that answered metadata.
         state.bootstrap.write_text(addr + "\n")
-        log(f"ready: {addr} (cluster {info.cluster_id}, pid {proc.pid}) in {time.monotonic() - t_start:.1f}s")
+        log(f"ready: {addr} (cluster {info.cluster_id}, pid {read_text(state.pid)}) in {time.monotonic() - t_start:.1f}s")
+        print(addr)
+        return 0
+
+
+def _start(state: State, lib: Path, addr: str) -> ClusterInfo | None:
+    """Launch the broker on an existing (formatted) state dir and wait until it answers metadata."""
+    with state.broker_log.open("ab") as out:
+        # New session: the broker survives this script (and make) exiting, and down can kill its group.
+        proc = subprocess.Popen(
+            [*jvm_args(state, lib), "kafka.Kafka", str(state.server_properties)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=state.root,
+            start_new_session=True,
+        )
+    state.pid.write_text(f"{proc.pid}\n")
+
+    budget = float(os.environ.get("NHI_KAFKA_START_TIMEOUT", "60"))
+    deadline = time.monotonic() + budget
+    last_err = "no attempt"
+    while True:
+        if proc.poll() is not None:
+            log(f"broker exited with code {proc.returncode} during startup; last lines of {state.broker_log}:")
+            sys.stderr.write(tail(state.broker_log) + "\n")
+            return None
+        try:
+            return probe(addr)
+        except (OSError, ProbeError, struct.error, ValueError) as exc:
+            last_err = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            log(f"broker not ready after {budget:.0f}s ({last_err}); last lines of {state.broker_log}:")
+            sys.stderr.write(tail(state.broker_log) + "\n")
+            stop_pid(proc.pid, timeout=10)
+            return None
+        time.sleep(0.2)
+
+
+def cmd_restart(state: State) -> int:
+    """Stop the running broker and start it again on the same ports and data (clients reconnect)."""
+    with repo_lock(state.root):
+        addr = read_text(state.bootstrap)
+        pid = broker_pid(state)
+        if addr is None or pid is None:
+            log("not running; use up")
+            return 1
+        log(f"restart: stopping broker pid {pid}")
+        stop_pid(pid)
+        state.bootstrap.unlink(missing_ok=True)
+        info = _start(state, ensure_jars(), addr)
+        if info is None:
+            return 1
+        state.bootstrap.write_text(addr + "\n")
+        log(f"ready again: {addr} (pid {read_text(state.pid)})")
         print(addr)
         return 0
 
@@ -615,7 +643,7 @@ def _teardown(state: State, *, quiet: bool, keep_log: bool = False) -> None:
 
 
 def cmd_down(state: State) -> int:
-    with repo_lock():
+    with repo_lock(state.root):
         if not state.root.exists() and broker_pid(state) is None:
             log("not running")
             return 0
@@ -639,11 +667,14 @@ def cmd_status(state: State) -> int:
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status}
+    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "restart": cmd_restart}
+    root = STATE_DIR
+    if len(argv) == 3 and argv[0] == "--dir":
+        root, argv = Path(argv[1]).resolve(), argv[2:]
     if len(argv) != 1 or argv[0] not in commands:
-        print(f"usage: {Path(__file__).name} up|down|status", file=sys.stderr)
+        print(f"usage: {Path(__file__).name} [--dir DIR] up|down|status|restart", file=sys.stderr)
         return 2
-    return commands[argv[0]](State(STATE_DIR))
+    return commands[argv[0]](State(root))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ class NhiState:
     findings: dict[str, Finding] = field(default_factory=dict)  # finding_id -> latest
     recent_ids: dict[str, None] = field(default_factory=dict)  # insertion-ordered, bounded
     trust: int | None = None
-    trust_key: tuple[object, ...] = ()
+    trust_key: tuple[object, ...] | None = None  # None: never scored, so the first score is a change
     # The trust score is recomputed only when its inputs may have changed: ``version`` counts
     # changes to them, ``trust_valid_until`` is when the next credential expiry changes liveness.
     version: int = 0

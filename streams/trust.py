@@ -117,7 +117,8 @@ def update_trust(st: NhiState, s: Settings, now: datetime, event_id: str) -> Tru
         return None
     fs, st.trust_valid_until = factors(st, s, now)
     st.trust_version = st.version
-    key = tuple((f.name, f.delta) for f in fs)
+    # factors at 0 come and go with every token cycle; only what moves the score is a change
+    key = tuple((f.name, f.delta) for f in fs if f.delta)
     if key == st.trust_key:
         return None
     previous = st.trust

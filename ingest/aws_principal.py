@@ -84,12 +84,14 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
     if account is None:
         return None
     key = s(ci(ui, "accessKeyId"))
-    console = (
-        event_name == "ConsoleLogin"
-        or truthy(ci(rec, "sessionCredentialFromConsole"))
-        or s(ci(ui, "invokedBy")) == "signin.amazonaws.com"
-        or s(ci(rec, "eventType")) in ("AwsConsoleSignIn", "AwsConsoleSignin")
-    )
+
+    def console() -> bool:  # only users and role sessions ask, so the other callers skip the reads
+        return (
+            event_name == "ConsoleLogin"
+            or truthy(ci(rec, "sessionCredentialFromConsole"))
+            or s(ci(ui, "invokedBy")) == "signin.amazonaws.com"
+            or s(ci(rec, "eventType")) in ("AwsConsoleSignIn", "AwsConsoleSignin")
+        )
 
     def person(name: str) -> Principal:
         return Principal(f"aws:{account}:human/{name}", kind or "Unknown", account, True, key)
@@ -100,14 +102,14 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
         name = arn.rsplit("/", 1)[-1] if ":user/" in arn else s(ci(ui, "userName"))
         if name:
             return (
-                person(name) if console else Principal(f"aws:{account}:user/{name}", kind, account, key=key)
+                person(name) if console() else Principal(f"aws:{account}:user/{name}", kind, account, key=key)
             )
     if kind == "AssumedRole" or ":assumed-role/" in arn:
         found = _role_session(ui, arn)
         if found is not None:
             role, session, issuer = found
             role_id = f"aws:{account}:role/{role}"
-            if console or human_session(role, session, issuer):
+            if console() or human_session(role, session, issuer):
                 p = person(session or role)
                 return Principal(p.nhi, p.kind, account, True, key, role=role_id)
             task = f"aws-session:{account}/{role}/{session}" if session else None

@@ -89,17 +89,17 @@ def parse_cloudtrail(record: Any, ctx: ParseContext) -> list[Any]:
     caller = resolve_caller(rec, name)
     source = (s(ci(rec, "eventSource")) or "unknown").split(".", 1)[0]
     region = s(ci(rec, "awsRegion"))
+    source_ip = ci(rec, "sourceIPAddress")
     base = make_context(
         em.key,
-        ip=ci(rec, "sourceIPAddress"),
+        ip=source_ip,
         user_agent=ci(rec, "userAgent"),
         region=None if source in _GLOBAL_SERVICES else region,
     )
-    failed = s(ci(rec, "errorCode")) is not None or (
-        name == "ConsoleLogin" and s(dig_resp(rec, "ConsoleLogin")) == "Failure"
-    )
+    error = s(ci(rec, "errorCode"))
+    failed = error is not None or (name == "ConsoleLogin" and s(dig_resp(rec, "ConsoleLogin")) == "Failure")
     if caller is not None:
-        _caller_use(rec, name, source, time, caller, failed, base, em)
+        _caller_use(rec, name, source, time, caller, base, em, failed=failed, error=error, src=s(source_ip))
     if not failed:
         if name in STS_METHODS:
             _sts_issue(rec, name, time, caller, base, em)
@@ -136,17 +136,19 @@ def _caller_use(
     source: str,
     time: datetime,
     caller: Principal,
-    failed: bool,
     base: Context,
     em: Emitter,
+    *,
+    failed: bool,
+    error: str | None,  # errorCode and sourceIPAddress: read once by the caller
+    src: str | None,
 ) -> None:
     ui = d(ci(rec, "userIdentity"))
     invoked_by = s(ci(ui, "invokedBy"))
-    src = s(ci(rec, "sourceIPAddress"))
     attrs: dict[str, Any] = {
         "principal_type": caller.kind,
         "aws_event_id": s(ci(rec, "eventID")),
-        "error_code": s(ci(rec, "errorCode")),
+        "error_code": error,
         "invoked_by": invoked_by,
         # A service name in sourceIPAddress (the call came through an AWS service) is kept here.
         "source_host": src if src and base.ip is None else None,
@@ -180,12 +182,14 @@ def _resource(rec: dict[str, Any]) -> str | None:
         if arn:
             return arn
     params = d(ci(rec, "requestParameters"))
+    if not params:
+        return None
     bucket, obj = s(params.get("bucketName")), s(params.get("key"))
     if bucket and obj:
         return f"{bucket}/{obj}"
     for key in _RESOURCE_KEYS:
-        value = s(params.get(key))
-        if value:
+        value = params.get(key)
+        if value is not None and (value := s(value)):  # most keys are absent: no call for those
             return value
     return None
 
@@ -276,16 +280,23 @@ def _user_nhi(account: str, user: str | None, caller: Principal | None) -> tuple
     return None
 
 
+_ACCESS_KEY_CALLS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
+
+
 def _iam_effects(
     rec: dict[str, Any], name: str, time: datetime, caller: Principal | None, em: Emitter
 ) -> None:
+    verb, kind = name[:-4], name[-4:].lower()
+    lifecycle = kind in ("user", "role") and verb in ("Create", "Delete", "Tag")
+    if not lifecycle and name not in _ACCESS_KEY_CALLS:
+        return  # most calls change no identity: decided before reading anything
     req, resp = d(ci(rec, "requestParameters")), d(ci(rec, "responseElements"))
     account = s(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
     if account is None:
         return
     by = caller.nhi if caller else None
     common = {"aws_event_id": s(ci(rec, "eventID")), "changed_by": by}
-    if name in ("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"):
+    if name in _ACCESS_KEY_CALLS:
         key_obj = d(ci(resp, "accessKey"))
         user = s(ci(req, "userName")) or s(ci(key_obj, "userName"))
         target = _user_nhi(account, user, caller)
@@ -318,8 +329,7 @@ def _iam_effects(
                 human=human,
             )
         return
-    verb, kind = name[:-4], name[-4:].lower()
-    if kind not in ("user", "role") or verb not in ("Create", "Delete", "Tag"):
+    if not lifecycle:
         return
     entity = s(ci(req, "userName" if kind == "user" else "roleName"))
     if entity is None:

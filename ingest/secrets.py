@@ -222,9 +222,13 @@ def _quiet_copy(value: Any) -> Any:
         for k, v in value.items():
             if isinstance(k, str) and is_secret_key(k) and v not in EMPTY_VALUES:
                 return _MISSING
-            v = _quiet_copy(v)
-            if v is _MISSING:
-                return _MISSING
+            if isinstance(v, str):  # most values: checked here rather than in a call
+                if not quiet(v):
+                    return _MISSING
+            elif isinstance(v, (dict, list)):
+                v = _quiet_copy(v)
+                if v is _MISSING:
+                    return _MISSING
             out[k] = v
         return out
     if isinstance(value, list):

@@ -53,8 +53,9 @@ def ci(obj: Any, *names: str) -> Any:
     if not isinstance(obj, dict):
         return None
     for name in names:
-        if name in obj:
-            return obj[name]
+        value = obj.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
     if not obj:
         return None
     # A miss (an optional field that is absent) is the common case. Records of one kind share their

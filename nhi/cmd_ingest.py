@@ -11,14 +11,13 @@ from pathlib import Path
 
 from ingest.collect import Collector
 from ingest.errors import NhiError
-from ingest.formats import format_names
 from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from ingest.kafka_producer import EventProducer, IngestStats, run_ingest
 from ingest.kafka_topics import ensure_topics
 from ingest.sources import RawRecord, read_inputs
 from ingest.tail import Tailer, tail_stdin
 from nhi import console
-from nhi.cmd_replay import parse_options
+from nhi.common import add_format_arguments, parse_options
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.settings import load_settings
 from streams.topics import Topics
@@ -52,17 +51,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "ingest", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_kafka_arguments(p)
-    p.add_argument(
-        "--format", "-f", default="native", choices=format_names(), help="input format (default: native)"
-    )
-    p.add_argument(
-        "--option",
-        "-o",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parser option, e.g. cluster=prod-eu-1 for k8s-audit (repeatable)",
-    )
+    add_format_arguments(p)
     p.add_argument(
         "--follow", "-F", action="store_true", help="keep reading the files as they grow (like tail -F)"
     )

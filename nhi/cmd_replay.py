@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ingest.collect import Collector
-from ingest.formats import format_names
 from ingest.sources import read_inputs
 from nhi import console
-from nhi.common import add_db_argument, open_store, settings_from
+from nhi.common import add_db_argument, add_format_arguments, open_store, parse_options, settings_from
 from streams.alerts.live import replay_alerts
 from streams.embedded import EmbeddedPipeline, RunStats
 
@@ -31,17 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "replay", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_db_argument(p)
-    p.add_argument(
-        "--format", "-f", default="native", choices=format_names(), help="input format (default: native)"
-    )
-    p.add_argument(
-        "--option",
-        "-o",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parser option, e.g. cluster=prod-eu-1 for k8s-audit (repeatable)",
-    )
+    add_format_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit 1 if any record was rejected")
     p.add_argument("--quiet", "-q", action="store_true", help="don't print alerts as they fire")
     p.add_argument(
@@ -51,16 +40,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("inputs", nargs="+", metavar="FILE", help="files to read; - reads stdin")
     p.set_defaults(run=run)
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"nhi: error: --option expects KEY=VALUE, got {pair!r}")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ingest.errors import ConfigError
+from ingest.formats import format_names
 from store.store import Store
 from streams.settings import Settings, load_settings
 
@@ -26,3 +28,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def open_store(path: str, read_only: bool = False) -> Store:
     return Store.open(path, read_only=read_only)
+
+
+def add_format_arguments(p: argparse.ArgumentParser) -> None:
+    """--format and --option, shared by every command that parses logs."""
+    p.add_argument(
+        "--format", "-f", default="native", choices=format_names(), help="input format (default: native)"
+    )
+    p.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parser option, e.g. cluster=prod-eu-1 for k8s-audit (repeatable)",
+    )
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """--option KEY=VALUE pairs as a dict; a malformed pair is a clear error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value.strip()
+    return options

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from ingest.events import Event, EventType
@@ -66,23 +67,26 @@ class Entry:
         self.method = last_segment(self.method_name.replace(".", "/"))
         self.service = as_str(self.pp.get("serviceName"))
         self.principal = principal_of(self.pp)
-        self.base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or record_id(entry)
-        self.time = next(
-            (
-                t
-                for v in (
-                    entry.get("timestamp"),
-                    as_dict(self.meta.get("requestAttributes")).get("time"),
-                    entry.get("receiveTimestamp"),
-                    entry.get("receivetimestamp"),
-                )
-                if (t := parse_time(v)) is not None
-            ),
-            None,
-        )
-        self.project = self._project()
+        self.time: datetime | None = None
+        for value in (
+            entry.get("timestamp"),
+            as_dict(self.meta.get("requestAttributes")).get("time"),
+            entry.get("receiveTimestamp"),
+            entry.get("receivetimestamp"),
+        ):
+            self.time = parse_time(value)
+            if self.time is not None:
+                break
 
-    def _project(self) -> str:
+    # Most entries yield no event: what only event ids and identities need is read when they are.
+    @cached_property
+    def base_id(self) -> str:
+        return (
+            as_str(self.entry.get("insertId")) or as_str(self.entry.get("insertid")) or record_id(self.entry)
+        )
+
+    @cached_property
+    def project(self) -> str:
         project = as_str(self.labels.get("project_id"))
         for path in (
             as_str(self.entry.get("logName")) or as_str(self.entry.get("logname")),
@@ -93,7 +97,7 @@ class Entry:
                 project = "" if candidate == "-" else candidate
         return project or "-"
 
-    @property
+    @cached_property
     def failed(self) -> bool:
         if as_int(as_dict(self.pp.get("status")).get("code")):
             return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,7 @@ class Request:
     ctx: ParseContext
     cluster: str
     source: str
-    base_id: str
+    audit_id: str
     time: datetime | None
     verb: str
     resource: str
@@ -63,6 +63,16 @@ class Request:
     # GKE entries carry no user.extra at all: an absent credential id says nothing about legacy tokens.
     extras_known: bool = True
     time_fields: str = "requestReceivedTimestamp / stageTimestamp / timestamp"
+    _record_id: str = field(default="", init=False)
+
+    @property
+    def base_id(self) -> str:
+        """auditID, else a hash of the event: computed only for requests that yield events."""
+        if self.audit_id:
+            return self.audit_id
+        if not self._record_id:
+            self._record_id = record_id(self.ev)
+        return self._record_id
 
     @property
     def ok(self) -> bool:
@@ -131,7 +141,7 @@ def read_request(
         ctx=ctx,
         cluster=cluster,
         source=source,
-        base_id=audit_id or record_id(ev),
+        audit_id=audit_id,
         time=when or fallback_time,
         verb=as_str(ev.get("verb")).lower(),
         resource=as_str(ref.get("resource")),

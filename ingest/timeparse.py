@@ -14,6 +14,8 @@ from typing import Any
 
 # Fractions longer than microseconds (Go and Cloud Logging print nanoseconds) are cut to 6 digits.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_UTC_SUFFIX = re.compile(r"\s*UTC$")
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
@@ -81,12 +83,14 @@ def _parse_text(value: str) -> datetime | None:
         return utc if utc.tzinfo is not None else utc.replace(tzinfo=UTC)
     if text.replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
-    text = _FRACTION.sub(r"\1", text)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+    if "." in text:
+        text = _FRACTION.sub(r"\1", text)
     # Python < 3.12 wants a zone written as +HH:MM; some logs write +HHMM or a trailing ' UTC'.
-    text = re.sub(r"\s*UTC$", "+00:00", text)
-    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+    # (Each rewrite is tried only when the text ends the way its pattern needs.)
+    if text.endswith("UTC"):
+        text = _UTC_SUFFIX.sub("+00:00", text)
+    if len(text) >= 5 and text[-5] in "+-":
+        text = _COMPACT_OFFSET.sub(r"\1:\2", text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

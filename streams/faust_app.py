@@ -1,25 +1,22 @@
 """The Kafka worker: the faust-streaming app, and the only module that imports faust.
 
-Three agents run the transport-free stages of ``streams.stages`` (read that docstring for the
-data flow and the crash semantics):
+Three agents run the transport-free stages (``streams.stages``, ``streams.judge``: read those for
+the data flow and the crash semantics), each over ``take_events`` batches:
 
-    route    on topics.events       -> by-identity, resolver, DLQ (invalid events)
-    resolve  on topics.resolver     -> by-identity;   table "resolver-keys": key -> KeyState
-    judge    on topics.by_identity  -> findings, trust, entities;   table "nhi-state": NHI -> NhiState
+    route    on topics.events       -> by-identity, resolver
+    resolve  on topics.resolver     -> by-identity           table resolver-keys: key -> KeyState
+    judge    on topics.by_identity  -> findings, trust, entities
+                                       tables nhi-state: NHI -> NhiState, held: partition:offset -> record
 
-Each agent works in batches (``take_events``). Tables use the memory store with a changelog topic
-each, partitioned like their source topic (``use_partitioner``: the producer's key hash, which is
-also what routed the record), so a restart or a new owner recovers them from Kafka.
+Tables use the memory store, each with a changelog topic partitioned like the source topic, so a
+restart or a new owner of a partition recovers them from Kafka. Every record gets an extra
+reference when its batch arrives and loses it only once its effects are in Kafka (awaited: outputs
+first, then the state they came from), so a cancelled or failed batch is never committed whatever
+faust's ``take`` does with it afterwards.
 
-Acks: every record gets an extra reference when its batch arrives and loses it only once its
-effects are in Kafka - for the judge, once the reorder buffer has released it and its NHI's state
-is written. A cancelled, failed or still-held record therefore never reaches the committed offset,
-whatever faust's ``take`` does with the batch afterwards. Effects are awaited, not fire-and-forget:
-outputs first, then the state that produced them, then the acks.
-
-Processing guarantee: at-least-once with idempotent effects (see ``streams.stages``), not faust's
-``exactly_once``: that needs a transactional producer per partition and read-committed readers,
-and would still not cover the DuckDB sink, which dedupes by its own keys anyway.
+At-least-once with idempotent effects, not faust's ``exactly_once``: that needs a transactional
+producer per partition and read-committed readers, and would still not cover the DuckDB sink,
+which dedupes by its own keys anyway.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +61,13 @@ def default_app_id(topics: Topics) -> str:
 @dataclass(slots=True)
 class WorkerStats:
     events: int = 0  # valid events read from topics.events
-    rejects: int = 0  # invalid ones, sent to the DLQ
+    rejects: int = 0  # invalid ones, skipped (the sink stores them as rejects)
     resolver_ops: int = 0
     judged: int = 0  # (NHI, event) pairs released by the reorder buffers and stepped
     findings: int = 0  # finding changes sent
     trust: int = 0  # trust changes sent
-    skipped: int = 0  # re-read after a restart and already applied
+    skipped: int = 0  # re-read after a restart and already applied (or already held)
+    restored: int = 0  # held records loaded back from the held table
     late: int = 0
     held: int = 0  # waiting in the reorder buffers now
     first_in: float | None = None  # monotonic time of the first event batch
@@ -112,7 +110,7 @@ class Worker:
             self._tmp = tempfile.TemporaryDirectory(prefix=f"nhi-worker-{app_id}-")
             datadir = self._tmp.name
         self.app = self._make_app(Path(datadir), compression)
-        self.route = RouteStage(topics, settings.fingerprint_key)
+        self.route = RouteStage(topics)
         self.resolve = ResolveStage(topics)
         self.judge = JudgeStage(topics, settings, self._nhi_table.get)
         self._define_agents()
@@ -121,7 +119,6 @@ class Worker:
 
     def _make_app(self, datadir: Path, compression: str | None) -> Any:
         n = self.topics.partitions
-        livelock_s = max(300.0, self.settings.reorder_window_s * 2 + self.settings.idle_flush_s * 10)
         app = faust.App(
             self.app_id,
             broker=[f"kafka://{hp.strip()}" for hp in self.bootstrap.split(",") if hp.strip()],
@@ -131,15 +128,15 @@ class Worker:
             web_enabled=False,  # no port 6066: several workers (and tests) share a machine
             autodiscover=False,
             topic_partitions=n,
-            topic_replication_factor=_faust_replication(replication_from_env()),
+            # faust has no "broker default" (-1): 1 is what it means on a single-node broker.
+            topic_replication_factor=max(1, replication_from_env()),
             key_serializer="raw",
             value_serializer="raw",
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
-            # Held records stay un-acked by design; don't wait for them to drain on rebalance/stop.
+            # stop() lets batches finish itself; faust would wait for the records whose acks wait
+            # for the next checkpoint (or that a failed batch keeps forever).
             stream_wait_empty=False,
-            # A record may be held for the reorder window (event time, roughly wall time live).
-            broker_commit_livelock_soft_timeout=livelock_s,
             producer_compression_type=compression,
             producer_acks=-1,
             producer_partitioner=KeyPartitioner(),
@@ -150,28 +147,29 @@ class Worker:
         self._by_identity_t = app.topic(self.topics.by_identity, **raw)
         self._keys_table = app.Table("resolver-keys", use_partitioner=True, **raw)
         self._nhi_table = app.Table("nhi-state", use_partitioner=True, **raw)
+        # Records held for ordering at a checkpoint, keyed partition:offset, in that partition.
+        self._held_table = app.Table("held", **raw)
         return app
 
     def _define_agents(self) -> None:
-        app = self.app
+        stages = [
+            ("route", self._events_t, self._route),
+            ("resolve", self._resolver_t, self._resolve),
+            ("judge", self._by_identity_t, self._judge),
+        ]
+        for name, topic, handle in stages:
+            self.app.agent(topic, name=name)(self._agent(name, handle))
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_rebalance_complete.connect(self._on_rebalanced)
+
+    def _agent(self, name: str, handle: Callable[[Sequence[Any]], Awaitable[None]]) -> Any:
         size, within = self._batch
 
-        async def route(stream: Any) -> None:
+        async def agent(stream: Any) -> None:
             async for batch in stream.take_events(size, within=within):
-                await self._guarded("route", batch, self._route)
+                await self._guarded(name, batch, handle)
 
-        async def resolve(stream: Any) -> None:
-            async for batch in stream.take_events(size, within=within):
-                await self._guarded("resolve", batch, self._resolve)
-
-        async def judge(stream: Any) -> None:
-            async for batch in stream.take_events(size, within=within):
-                await self._guarded("judge", batch, self._judge)
-
-        app.agent(self._events_t, name="route")(route)
-        app.agent(self._resolver_t, name="resolve")(resolve)
-        app.agent(self._by_identity_t, name="judge")(judge)
-        app.on_partitions_revoked.connect(self._on_revoked)
+        return agent
 
     # ----------------------------------------------------------------------------------- running
 
@@ -182,7 +180,7 @@ class Worker:
         self._idle_task = asyncio.create_task(self._idle_loop(), name="nhi-worker-idle-flush")
 
     async def stop(self) -> None:
-        """Let in-flight batches finish, then stop: held records were never acked and are re-read."""
+        """Let in-flight batches finish, checkpoint, then stop: a restart re-emits nothing."""
         async with contextlib.AsyncExitStack() as stack:
             for lock in self._locks.values():
                 await stack.enter_async_context(lock)
@@ -191,8 +189,8 @@ class Worker:
                 self._idle_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._idle_task
-            if self.failed is None and self.judge.unsaved:
-                await self._checkpoint()  # so a restart re-emits nothing
+            if self.failed is None and self.judge.dirty:
+                await self._checkpoint()
             await self.app.stop()
         self.stats.held = self.judge.held
         if self._tmp is not None:
@@ -220,16 +218,23 @@ class Worker:
         futures = [await producer.send(s.topic, s.key, s.value, None, None, s.headers) for s in sends]
         await _delivered(futures)
 
-    async def _write(self, table: Any, states: Mapping[bytes, bytes]) -> None:
-        # Not Table.__setitem__: it queues the changelog record in faust's send buffer and drops the
-        # future, and we must know the state is stored before acking. Partition None = the key hash,
-        # as for the source topic (the tables are declared with use_partitioner).
+    async def _write(self, table: Any, rows: Iterable[tuple[int | None, bytes, bytes | None]]) -> None:
+        """Write (partition, key, value) rows to a table and wait until its changelog has them.
+
+        Not Table.__setitem__: it queues the changelog record in faust's send buffer and drops the
+        future, and we ack only what is stored. Partition None = the key hash, as for the source
+        topic (use_partitioner tables); value None deletes the key.
+        """
         producer = self.app.producer
         topic = table.changelog_topic.get_topic_name()
+        data = table.data
         futures = []
-        for key, value in states.items():
-            futures.append(await producer.send(topic, key, value, None, None, None))
-            table.data[key] = value
+        for partition, key, value in rows:
+            futures.append(await producer.send(topic, key, value, partition, None, None))
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
         await _delivered(futures)
 
     async def _route(self, batch: Sequence[Any]) -> None:
@@ -237,6 +242,13 @@ class Worker:
         if st.first_in is None:
             st.first_in = time.monotonic()
         await self._send(self.route.run([_record(ev) for ev in batch]))
+        if self.route.rejects > st.rejects:
+            log.warning(
+                "%d record(s) on %s are not canonical events (latest %s); skipped",
+                self.route.rejects - st.rejects,
+                self.topics.events,
+                self.route.last_reject,
+            )
         st.events, st.rejects = self.route.events, self.route.rejects
         self._upstream_last = time.monotonic()
         _ack(batch)
@@ -250,27 +262,46 @@ class Worker:
 
         sends, changed = self.resolve.run([_record(ev) for ev in batch], load)
         await self._send(sends)
-        await self._write(table, {k.encode(): _dump_key_state(ks) for k, ks in changed.items()})
+        await self._write(table, [(None, k.encode(), _dump_key_state(ks)) for k, ks in changed.items()])
         self.stats.resolver_ops = self.resolve.ops
         self._upstream_last = time.monotonic()
         _ack(batch)
 
     async def _judge(self, batch: Sequence[Any]) -> None:
         judge = self.judge
+        parts = {ev.message.partition for ev in batch}
+        self._load_held(p for p in parts if not judge.loaded(p))
         done = []
         for ev in batch:
             if not judge.push(_record(ev), ev):
                 done.append(ev)  # skipped: nothing to wait for
-        await self._effects(judge.release({ev.message.partition for ev in batch}))
+        await self._effects(judge.release(parts))
         _ack(done)
         if time.monotonic() - self._checkpointed >= CHECKPOINT_S or judge.unsaved >= CHECKPOINT_RECORDS:
             await self._checkpoint()
 
+    def _load_held(self, partitions: Iterable[int]) -> None:
+        """A partition this worker just got: its held records go back in the buffer first."""
+        data = self._held_table.data
+        for p in partitions:
+            prefix = b"%d:" % p
+            n = self.judge.load_held(p, [(k, v) for k, v in data.items() if k.startswith(prefix)])
+            if n:
+                log.info("by-identity partition %d: %d held record(s) restored", p, n)
+
+    async def _on_rebalanced(self, app: Any, **_: Any) -> None:
+        # Sent once the tables are recovered, before the streams resume: a partition with nothing
+        # new to read must still get its held records back, to release them.
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == self.topics.by_identity}
+        async with self._locks["judge"]:
+            self._load_held(p for p in assigned if not self.judge.loaded(p))
+
     async def _checkpoint(self) -> None:
-        """Write the changed NHI states, then ack the records they account for. Judge lock held."""
+        """Send entity snapshots, write states and held records, then ack. Judge lock held."""
         ck = self.judge.checkpoint()
         await self._send(ck.sends)
-        await self._write(self._nhi_table, ck.states)
+        await self._write(self._nhi_table, [(None, k, v) for k, v in ck.states.items()])
+        await self._write(self._held_table, ck.held)
         _ack(ck.acks)
         self._checkpointed = time.monotonic()
 
@@ -280,32 +311,49 @@ class Worker:
         st.judged += rel.events
         st.findings += rel.findings
         st.trust += rel.trust
-        st.skipped, st.late, st.held = self.judge.skipped, self.judge.late, self.judge.held
+        j = self.judge
+        st.skipped, st.restored, st.late, st.held = j.skipped, j.restored, j.late, j.held
         if rel.findings or rel.trust:
             st.last_out = time.monotonic()
 
     async def _idle_loop(self) -> None:
         """Release partitions that went quiet: what makes a finite input end like replay's."""
         idle_s = self.settings.idle_flush_s
+        # Live, event time runs with wall time, so nothing can still be on its way to a partition
+        # that has been quiet for the reorder window; sooner only once the upstream is drained.
+        patience = max(idle_s, self.settings.reorder_window_s)
         tick = min(max(idle_s / 4, 0.05), 0.5)
         while True:
             await asyncio.sleep(tick)
             now = time.monotonic()
-            # Quiet upstream too (in this process): nothing routed here is still on its way.
-            # A partition quiet for 10x as long is flushed anyway, so a live stream can't starve it.
-            after = idle_s if now - self._upstream_last >= idle_s else idle_s * 10
+            # Asked outside the lock: position() may wait on the consumer, the judge must not.
+            drained = bool(self.judge.idle(now, idle_s)) and await self._upstream_drained(now)
             async with self._locks["judge"]:
-                parts = self.judge.idle(now, after)
+                parts = self.judge.idle(now, idle_s if drained else patience)
                 try:
                     if parts:
                         await self._effects(self.judge.release(parts, drain=True))
-                    if self.judge.unsaved and (parts or now - self._checkpointed >= CHECKPOINT_S):
+                    if self.judge.dirty and (parts or now - self._checkpointed >= CHECKPOINT_S):
                         await self._checkpoint()
                 except Exception as exc:
                     log.exception("idle flush failed; stopping")
                     self.failed = exc
                     self.fatal.set()
                     return
+
+    async def _upstream_drained(self, now: float) -> bool:
+        """Route and resolve idle for NHI_IDLE_FLUSH_S with nothing left to fetch: in this worker,
+        nothing is on its way to the judge. (A backfill routes a day of event time per second,
+        so releasing while a routed record is still in flight would make it late.)"""
+        if now - self._upstream_last < self.settings.idle_flush_s:
+            return False
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic in (self.topics.events, self.topics.resolver):
+                end = consumer.highwater(tp)
+                if end is None or end > (await consumer.position(tp) or 0):
+                    return False
+        return True
 
     async def _on_revoked(self, app: Any, revoked: Any = None, **_: Any) -> None:
         parts = {tp.partition for tp in revoked or () if tp.topic == self.topics.by_identity}
@@ -333,11 +381,6 @@ def _ack(events: Sequence[Any]) -> None:
         ev.ack()
 
 
-def _faust_replication(rf: int) -> int:
-    # faust has no "broker default"; 1 is what the local single-node broker (and -1 there) means.
-    return rf if rf > 0 else 1
-
-
 def _credentials(options: Mapping[str, Any]) -> Any:
     """ingest.kafka_config.client_options (aiokafka keywords) -> faust broker credentials."""
     protocol = options.get("security_protocol", "PLAINTEXT")
@@ -352,35 +395,3 @@ def _credentials(options: Mapping[str, Any]) -> Any:
     if protocol == "SSL":
         return faust.SSLCredentials(ctx)
     return None
-
-
-async def run_worker(
-    bootstrap: str,
-    topics: Topics,
-    settings: Settings,
-    stop: asyncio.Event,
-    *,
-    app_id: str | None = None,
-    client_options: Mapping[str, Any] | None = None,
-    compression: str | None = None,
-    on_start: Callable[[Worker], None] | None = None,
-) -> WorkerStats:
-    """Run the worker until ``stop`` is set; raises what made a stage fail."""
-    worker = Worker(
-        bootstrap, topics, settings, app_id=app_id, client_options=client_options, compression=compression
-    )
-    await worker.start()
-    if on_start is not None:
-        on_start(worker)
-    try:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(worker.fatal.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-    finally:
-        await worker.stop()
-    if worker.failed is not None:
-        raise worker.failed
-    return worker.stats

@@ -3,15 +3,22 @@
 A reorder buffer per by-identity partition (event-time order, bounded lateness, exactly as in
 replay), an ``NhiState`` per NHI, and ``step`` - the same per-NHI function replay calls.
 
-Crash semantics: a record is acked only once it is released AND the state it changed is written (a
-``checkpoint``), so Kafka's committed offset never passes a held or unsaved record and a restart
-reads it again. Each NHI's stored state carries its partition's progress ``(offset, hold)``:
-every record of that partition at or before ``offset`` whose event time is before ``hold`` (the
-oldest held event then) had been applied. Re-read records under that mark are skipped, which is
-what keeps a restart from repeating findings however many events an NHI had in the re-read
-range. Outputs are delivered before the state that produced them is written, so a crash between
-the two re-emits identical changes (same finding ids; the sink upserts), never loses them; a
-clean stop checkpoints first and re-emits nothing.
+Crash semantics. Every record is acked by the next ``checkpoint`` (about once a second), when
+its effect is in Kafka: a released record's NHI state is written to the "nhi-state" table; a
+record still held for ordering is written to the "held" table (keyed partition:offset, in the
+changelog partition of its by-identity partition) and deleted from it once released. So the
+committed offset never passes a record that only lived in memory, and faust's ack/commit logic
+is only ever asked to commit a contiguous prefix. A restarted (or new) owner of a partition
+loads its held records back into the reorder buffer before taking new ones.
+
+Each NHI's stored state also carries its partition's progress ``(offset, hold)``: every record
+of that partition at or before ``offset`` whose event time is before ``hold`` (the oldest held
+event then) had been applied. Records re-delivered after a crash under that mark are skipped,
+and re-delivered copies of held records are recognised by offset - which is what keeps a
+restart from repeating findings however many events an NHI had in the re-delivered range.
+Outputs are sent before the state that produced them is written, so a crash between the two
+re-emits identical changes (same finding ids; the sink upserts), never loses them; a clean stop
+checkpoints first and re-emits nothing.
 """
 
 from __future__ import annotations
@@ -46,7 +53,11 @@ class _Nhi:
 @dataclass(slots=True)
 class _Partition:
     buffer: ReorderBuffer
-    held: dict[tuple[str, str], list[object]] = field(default_factory=dict)  # (nhi, event id) -> acks
+    # (nhi, event id) -> (offset, event bytes) of each copy in the buffer
+    held: dict[tuple[str, str], list[tuple[int, bytes]]] = field(default_factory=dict)
+    persisted: set[int] = field(default_factory=set)  # offsets of held records in the held table
+    fresh: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # held since the last checkpoint
+    released: set[int] = field(default_factory=set)  # offsets released since the last checkpoint
     offset: int = -1  # highest offset pushed
     last_arrival: float = 0.0  # monotonic seconds
 
@@ -61,11 +72,18 @@ class Released:
 
 @dataclass(slots=True)
 class Checkpoint:
-    """Send ``sends``, then write ``states``, then ack ``acks``: in that order."""
+    """Send ``sends``, then write ``states`` and ``held``, then ack ``acks``: in that order."""
 
     sends: list[Send] = field(default_factory=list)  # entity snapshots: latest rows, so per checkpoint
-    states: dict[bytes, bytes] = field(default_factory=dict)  # table key -> value
+    states: dict[bytes, bytes] = field(default_factory=dict)  # nhi-state table: key -> value
+    held: list[tuple[int, bytes, bytes | None]] = field(
+        default_factory=list
+    )  # (partition, key, value|delete)
     acks: list[object] = field(default_factory=list)
+
+
+def held_key(partition: int, offset: int) -> bytes:
+    return b"%d:%d" % (partition, offset)
 
 
 def dump_nhi(n: _Nhi) -> bytes:
@@ -91,8 +109,10 @@ class JudgeStage:
         self._dirty: dict[str, _Nhi] = {}  # changed since the last checkpoint
         self._creds: set[tuple[str, str]] = set()  # (nhi, credential) changed since then
         self._tasks: set[tuple[str, str]] = set()
-        self._acks: list[object] = []  # released since the last checkpoint
-        self.skipped = 0  # re-read after a restart, already applied
+        self._acks: list[object] = []  # of every record taken since the last checkpoint
+        self.records = 0  # records taken
+        self.skipped = 0  # re-read after a restart, already applied or already held
+        self.restored = 0  # held records loaded back from the held table
         self.bad = 0
 
     @property
@@ -113,25 +133,53 @@ class JudgeStage:
         return n
 
     def push(self, r: Record, ack: object, now: float | None = None) -> bool:
-        """Take one record; True when it is held, so its ``ack`` must wait for ``release``."""
+        """Take one record. True: its ``ack`` is kept and handed back by a ``checkpoint``;
+        False: nothing depends on it (bad, already applied, already held), ack it now."""
+        self.records += 1
         try:
             nhi = (r.key or b"").decode()
             event = decode_event(r.value or b"")
         except (ValidationError, ValueError):
             self.bad += 1
             return False
-        part = self._parts.get(r.partition)
-        if part is None:
-            part = self._parts[r.partition] = _Partition(ReorderBuffer(self.settings.reorder_window))
+        part = self._part(r.partition)
         part.offset = max(part.offset, r.offset)
         part.last_arrival = time.monotonic() if now is None else now
         n = self._nhi(nhi, r.partition)
-        if r.offset <= n.offset and event.time.timestamp() < n.hold:
+        if r.offset in part.persisted or (r.offset <= n.offset and event.time.timestamp() < n.hold):
             self.skipped += 1
             return False
         part.buffer.push(nhi, event)
-        part.held.setdefault((nhi, event.id), []).append(ack)
+        part.held.setdefault((nhi, event.id), []).append((r.offset, r.value or b""))
+        part.fresh[r.offset] = (nhi, r.value or b"")
+        self._acks.append(ack)
         return True
+
+    def _part(self, p: int) -> _Partition:
+        part = self._parts.get(p)
+        if part is None:
+            part = self._parts[p] = _Partition(ReorderBuffer(self.settings.reorder_window))
+        return part
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self._parts
+
+    def load_held(self, partition: int, rows: Iterable[tuple[bytes, bytes]]) -> int:
+        """Put a partition's held-table rows back in its reorder buffer (before any new record)."""
+        part = self._part(partition)
+        n = 0
+        for key, value in rows:
+            offset = int(key.split(b":", 1)[1])
+            nhi, raw = pickle.loads(value)
+            event = decode_event(raw)
+            part.buffer.push(nhi, event)
+            part.held.setdefault((nhi, event.id), []).append((offset, raw))
+            part.persisted.add(offset)
+            part.offset = max(part.offset, offset)
+            n += 1
+        self.restored += n
+        part.last_arrival = time.monotonic()
+        return n
 
     def idle(self, now: float, after_s: float) -> list[int]:
         """Partitions holding events that have received nothing for ``after_s`` seconds."""
@@ -152,10 +200,11 @@ class JudgeStage:
                 continue
             buf = part.buffer
             for nhi, event in buf.drain() if drain else buf.ready():
-                acks = part.held.get((nhi, event.id))
-                if acks:
-                    self._acks.append(acks.pop())
-                    if not acks:
+                copies = part.held.get((nhi, event.id))
+                if copies:
+                    offset, _ = copies.pop()
+                    part.released.add(offset)
+                    if not copies:
                         del part.held[(nhi, event.id)]
                 n = self._nhi(nhi, p)
                 findings, change = step(event, n.state, s)
@@ -184,8 +233,13 @@ class JudgeStage:
 
     @property
     def unsaved(self) -> int:
-        """Released records whose NHI states are not written yet (their acks wait for that)."""
+        """Records taken since the last checkpoint (their acks wait for it)."""
         return len(self._acks)
+
+    @property
+    def dirty(self) -> bool:
+        """Anything for a checkpoint to write: acks, changed states, held records come or gone."""
+        return bool(self._acks or self._dirty or any(p.fresh or p.released for p in self._parts.values()))
 
     def checkpoint(self) -> Checkpoint:
         """Entity snapshots and NHI states changed since the last checkpoint, and the acks they free.
@@ -212,12 +266,23 @@ class JudgeStage:
             n.offset = part.offset
             n.hold = part.buffer.heap[0][0] if part.buffer.heap else math.inf
             out.states[nhi.encode()] = dump_nhi(n)
+        for p, part in self._parts.items():
+            # Held records persisted since; released ones dropped. A record held and released
+            # between two checkpoints never touches the table.
+            for offset, row in part.fresh.items():
+                if offset not in part.released:
+                    out.held.append((p, held_key(p, offset), dump_state(row)))
+                    part.persisted.add(offset)
+            for offset in part.released & part.persisted:
+                out.held.append((p, held_key(p, offset), None))
+                part.persisted.discard(offset)
+            part.fresh, part.released = {}, set()
         out.acks, self._acks = self._acks, []
         self._dirty, self._creds, self._tasks = {}, set(), set()
         return out
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Forget partitions another worker now owns: it re-reads what was held here (never acked)."""
+        """Forget partitions another worker now owns: it loads their held table and re-reads the rest."""
         gone = set(partitions)
         for p in gone:
             self._parts.pop(p, None)

@@ -33,8 +33,6 @@ from pydantic import ValidationError
 from pydantic_core import TzInfo
 
 from ingest.events import Event
-from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
-from ingest.secrets import scrub_text
 from streams.codec import decode_event, encode_event
 from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_key
 from streams.topics import Topics
@@ -71,13 +69,13 @@ class Send:
 class RouteStage:
     """events -> by-identity and resolver. Validates each event (the topic is input like any other)."""
 
-    def __init__(self, topics: Topics, fingerprint_key: str, memory: int = INDEX_MEMORY) -> None:
+    def __init__(self, topics: Topics, memory: int = INDEX_MEMORY) -> None:
         self.topics = topics
-        self.fingerprint_key = fingerprint_key
         self.memory = memory
         self._sent: dict[tuple[str, str], None] = {}  # insertion-ordered: the oldest is evicted
         self.events = 0
         self.rejects = 0
+        self.last_reject = ""
 
     def run(self, records: Sequence[Record]) -> list[Send]:
         out: list[Send] = []
@@ -88,7 +86,7 @@ class RouteStage:
                     raise ValueError("empty record")
                 event = decode_event(r.value)
             except (ValidationError, ValueError) as exc:
-                out.append(self._reject(r, exc))
+                self._reject(r, exc)
                 continue
             self.events += 1
             nhi = event.nhi
@@ -115,15 +113,11 @@ class RouteStage:
             del sent[next(iter(sent))]
         return True
 
-    def _reject(self, r: Record, exc: Exception) -> Send:
+    def _reject(self, r: Record, exc: Exception) -> None:
+        # Skipped, not sent to the DLQ: the sink reads the events topic too and stores such a
+        # record as a reject (with its location); a DLQ copy would make it two rejects.
         self.rejects += 1
-        raw = (r.value or b"").decode("utf-8", errors="replace")
-        headers = [
-            (H_REASON, scrub_text(f"not a canonical event: {exc}", self.fingerprint_key).encode()),
-            (H_SOURCE, b"worker"),
-            (H_LOCATION, f"{r.topic}/{r.partition}@{r.offset}".encode()),
-        ]
-        return Send(self.topics.dlq, r.key, scrub_text(raw, self.fingerprint_key).encode(), headers)
+        self.last_reject = f"{r.topic}/{r.partition}@{r.offset}: {type(exc).__name__}"
 
 
 # ---------------------------------------------------------------------------------------- resolve

@@ -7,7 +7,6 @@ testing nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,31 +21,16 @@ from ingest.parsing import ParseContext
 from ingest.rejects import Reject
 from ingest.sources import read_path
 from streams.settings import Settings
+from tests import real_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+# One place decides where the samples are and what their absence means (skip, or fail under CI).
+DATASETS = real_datasets.DATASETS
+datasets = real_datasets.datasets_dir
+data_file = real_datasets.dataset_file
+line = real_datasets.dataset_line
 VAULT_SAMPLE = ROOT / "tests" / "data" / "vault" / "audit.jsonl"
 SETTINGS = Settings()
-
-
-def datasets() -> Path:
-    if DATASETS.is_dir():
-        return DATASETS
-    if os.environ.get("CI"):
-        pytest.fail(f"real datasets missing at {DATASETS} (CI is set: they must be present)")
-    pytest.skip(f"real datasets not present at {DATASETS}")
-
-
-def data_file(rel: str) -> Path:
-    path = datasets() / rel
-    if not path.is_file():
-        pytest.fail(f"dataset file {rel} is missing from {DATASETS}")
-    return path
-
-
-def line(rel: str, index: int) -> Any:
-    """The decoded record on 0-based line ``index`` of a JSONL file under the datasets folder."""
-    return orjson.loads(data_file(rel).read_bytes().splitlines()[index])
 
 
 def local_line(path: Path, index: int) -> Any:

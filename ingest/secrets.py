@@ -133,7 +133,10 @@ def scrub_text(text: str, key: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)
-    if "ssws" in lowered:
+    # Each pattern also needs characters the word tests don't look for (_SSWS is case-sensitive,
+    # pairs need ':' or '='): checking those first spares the regex scan of a path like
+    # auth/token/create, which names a secret word but holds no secret.
+    if "ssws" in lowered and "SSWS" in text:
         text = _SSWS.sub(lambda m: f"SSWS {fingerprint(m.group(1), key)}", text)
     # Chained tests rather than any(generator): this runs on every long string of every record.
     if (
@@ -144,8 +147,10 @@ def scrub_text(text: str, key: str) -> str:
         or "api_key" in lowered
         or "apikey" in lowered
     ):
-        text = _KV.sub(lambda m: f'{m.group(1)}"{_fp_unless_done(m.group(2), key)}"', text)
-        text = _KV_BARE.sub(lambda m: f"{m.group(1)}{_fp_unless_done(m.group(2), key)}", text)
+        if '"' in text and (":" in text or "=" in text):
+            text = _KV.sub(lambda m: f'{m.group(1)}"{_fp_unless_done(m.group(2), key)}"', text)
+        if "=" in text:
+            text = _KV_BARE.sub(lambda m: f"{m.group(1)}{_fp_unless_done(m.group(2), key)}", text)
     return text
 
 
@@ -193,7 +198,9 @@ def scrub_free(text: str, key: str) -> str:
         return text
     text = scrub_text(text, key)
     lowered = text.lower()
-    if "secret" in lowered or "pass" in lowered or "key" in lowered or "token" in lowered:
+    if ("secret" in lowered or "pass" in lowered or "key" in lowered or "token" in lowered) and (
+        ":" in text or "=" in text  # the pattern needs a separator: skip the scan without one
+    ):
         text = _UNQUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{fingerprint(m.group(3), key)}", text)
     if "SSWS" in text:
         text = _SSWS_FREE.sub(lambda m: f"{m.group(1)} {fingerprint(m.group(2), key)}", text)

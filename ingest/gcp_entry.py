@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 from ingest.events import Event, EventType
@@ -77,16 +76,26 @@ class Entry:
             self.time = parse_time(value)
             if self.time is not None:
                 break
+        # Most entries yield no event: what only event ids and identities need is read when they
+        # are (plain attributes rather than functools.cached_property, which takes a lock in 3.11).
+        self._base_id = ""
+        self._project = ""
+        self._failed: bool | None = None
 
-    # Most entries yield no event: what only event ids and identities need is read when they are.
-    @cached_property
+    @property
     def base_id(self) -> str:
-        return (
-            as_str(self.entry.get("insertId")) or as_str(self.entry.get("insertid")) or record_id(self.entry)
-        )
+        if not self._base_id:
+            entry = self.entry
+            self._base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or record_id(entry)
+        return self._base_id
 
-    @cached_property
+    @property
     def project(self) -> str:
+        if not self._project:
+            self._project = self._read_project()
+        return self._project
+
+    def _read_project(self) -> str:
         project = as_str(self.labels.get("project_id"))
         for path in (
             as_str(self.entry.get("logName")) or as_str(self.entry.get("logname")),
@@ -97,11 +106,13 @@ class Entry:
                 project = "" if candidate == "-" else candidate
         return project or "-"
 
-    @cached_property
+    @property
     def failed(self) -> bool:
-        if as_int(as_dict(self.pp.get("status")).get("code")):
-            return True
-        return any(as_dict(a).get("granted") is False for a in as_list(self.pp.get("authorizationInfo")))
+        if self._failed is None:
+            self._failed = bool(as_int(as_dict(self.pp.get("status")).get("code"))) or any(
+                as_dict(a).get("granted") is False for a in as_list(self.pp.get("authorizationInfo"))
+            )
+        return self._failed
 
     @property
     def ip(self) -> str | None:

@@ -36,7 +36,7 @@ import orjson
 
 from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
-from ingest.fieldutil import build, host_of, looks_native, record_id, short_hash
+from ingest.fieldutil import build, host_of, looks_native, new_event, record_id, short_hash
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.timeparse import parse_seconds, parse_time
@@ -69,6 +69,8 @@ _MAX_LINE = 65536
 
 def _unquote(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        if "\\" not in raw:
+            return raw[1:-1]  # nothing escaped: exactly what decoding (or its fallback) gives
         try:
             value = orjson.loads(raw)  # Go's %q escapes are a subset of JSON's for printable text
         except orjson.JSONDecodeError:
@@ -78,7 +80,7 @@ def _unquote(raw: str) -> str:
 
 
 def _logfmt(line: str) -> dict[str, str]:
-    return {m.group(1): _unquote(m.group(2)) for m in _PAIR.finditer(line)}
+    return {k: _unquote(v) for k, v in _PAIR.findall(line)}
 
 
 def _scalar(value: Any) -> str | None:
@@ -190,19 +192,21 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
     ip = host_of(addr) or None
     return build(
         lambda: [
-            Event(
-                type=EventType.CREDENTIAL_ISSUED,
-                time=when,
-                # The line itself is the identity of the event: a re-read log file is idempotent.
-                id=f"spire:{record_id(fields)}",
-                source=SOURCE,
-                nhi=nhi,
-                credential=credential,
-                expires_at=expires,
-                method=method,
-                attested=True,
-                context=_spiffe_context(nhi, ip),
-                attrs=attrs,
+            new_event(
+                {
+                    "type": EventType.CREDENTIAL_ISSUED,
+                    "time": when,
+                    # The line itself is the identity of the event: a re-read log file is idempotent.
+                    "id": f"spire:{record_id(fields)}",
+                    "source": SOURCE,
+                    "nhi": nhi,
+                    "credential": credential,
+                    "expires_at": expires,
+                    "method": method,
+                    "attested": True,
+                    "context": _spiffe_context(nhi, ip),
+                    "attrs": attrs,
+                }
             )
         ]
     )

@@ -35,3 +35,32 @@ def test_every_dataset_file_replays_with_auto(tmp_path: Path, capsys: pytest.Cap
     # a second replay is idempotent
     code = main(["replay", "--db", str(db), "--format", "auto", "-q", *map(str, files)])
     assert code == 0 and "findings 0 opened" in capsys.readouterr().out
+
+
+def test_cloudtrail_root_compromise_story_gives_its_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Panther's story: stolen root credentials create user tracy_stone and an access key, which is
+    then used. The new user has no owner, so its key's issuance and use are an unowned actor."""
+    folder = datasets_dir() / "cloudtrail" / "panther-scenarios"
+    files = [
+        folder / "compromised-root-creds__victim_cloudtrail.jsonl",
+        folder / "compromised-root-creds__attacker_cloudtrail.jsonl",
+    ]
+    db = tmp_path / "story.duckdb"
+    assert main(["replay", "--db", str(db), "--format", "auto", "-q", *map(str, files)]) == 0
+    capsys.readouterr()
+    nhi = "aws:493859302102:user/tracy_stone"
+    with Store.open(db) as store:
+        sequence = store.rows(
+            "SELECT type, credential FROM events WHERE nhi = $nhi ORDER BY time, type", {"nhi": nhi}
+        )
+        findings = store.rows("SELECT detector, nhi, reason, severity, status, credential FROM findings")
+        people = store.rows("SELECT DISTINCT nhi FROM events WHERE attrs->>'principal_kind' = 'human'")
+    assert sequence == [
+        ("identity.registered", None),
+        ("credential.issued", "AKIASWJJJ66ZZZII4IYY"),
+        ("credential.used", "AKIASWJJJ66ZZZII4IYY"),
+    ]
+    assert findings == [("unowned-actor", nhi, "no-owner", "medium", "open", "AKIASWJJJ66ZZZII4IYY")]
+    assert people == [("aws:493859302102:human/root",)]  # the root console session: kept, not judged

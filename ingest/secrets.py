@@ -73,10 +73,11 @@ def is_secret_key(name: str) -> bool:
     if verdict is None:
         verdict = name.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
         # Record keys come from a small vocabulary, so remembering verdicts saves the string work
-        # on every key of every record; the bound keeps hostile input from growing it forever.
-        if len(_KEY_VERDICTS) >= _KEY_VERDICTS_MAX:
-            _KEY_VERDICTS.clear()
-        _KEY_VERDICTS[name] = verdict
+        # on every key of every record; the bounds keep hostile input from growing it without end.
+        if len(name) <= 64:
+            if len(_KEY_VERDICTS) >= _KEY_VERDICTS_MAX:
+                _KEY_VERDICTS.clear()
+            _KEY_VERDICTS[name] = verdict
     return verdict
 
 

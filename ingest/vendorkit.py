@@ -65,7 +65,9 @@ def ci(obj: Any, *names: str) -> Any:
     lowered = _LOWERED.get(shape) if len(shape) <= _SHAPE_MAX else None
     if lowered is None:
         lowered = {k.lower(): k for k in shape if isinstance(k, str)}
-        if len(shape) <= _SHAPE_MAX:  # bounded, so hostile records can't pin much memory
+        # Only ordinary shapes are kept (few, short keys) and only so many: hostile records can't
+        # pin much memory here.
+        if len(shape) <= _SHAPE_MAX and all(len(k) <= _KEY_MAX for k in lowered):
             if len(_LOWERED) >= _LOWERED_MAX:
                 _LOWERED.clear()
             _LOWERED[shape] = lowered
@@ -77,8 +79,9 @@ def ci(obj: Any, *names: str) -> Any:
 
 
 _LOWERED: dict[tuple[Any, ...], dict[str, Any]] = {}
-_LOWERED_MAX = 4096
+_LOWERED_MAX = 2048
 _SHAPE_MAX = 64
+_KEY_MAX = 64
 _MISSING: Any = object()
 
 
@@ -289,8 +292,8 @@ def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: 
     agent = s(user_agent)
     address = ip_or_none(ip)
     extra = tuple((k, v) for k, v in fields.items() if v)
-    if agent is not None and len(agent) > _AGENT_CACHE_MAX:
-        return _context(key, address, agent, extra)
+    if len(agent or "") + sum(len(v or "") for _, v in extra) > _CONTEXT_CACHE_CHARS:
+        return _context(key, address, agent, extra)  # odd sizes are not kept: the cache stays small
     # One caller sends the same address, agent and region record after record; a Context is frozen,
     # so those records can share one instead of validating and scrubbing the same values again.
     return _cached_context(key, address, agent, extra)
@@ -303,7 +306,7 @@ def _context(
 
 
 _cached_context = lru_cache(maxsize=4096)(_context)
-_AGENT_CACHE_MAX = 1024
+_CONTEXT_CACHE_CHARS = 1024
 
 
 def require_time(value: Any, what: str) -> datetime:

@@ -2,6 +2,7 @@
 
     python -m bench engine [--json] [--identities N] [--repeat K]
     python -m bench ingest [--json] [--records N] [--repeat K]
+    python -m bench kafka [--json] [--events N] [--bootstrap HOST:PORT] [--profile FILE]
 
 Each stage prints one JSON line: {"stage", "events", "seconds", "events_per_s",
 "ceiling_events_per_s", "ratio"}. Machines are noisy, so each figure is the best of K runs.
@@ -13,11 +14,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import engine_bench, ingest_bench
+from bench import engine_bench, ingest_bench, kafka_bench
 
 SUITES: dict[str, Callable[[argparse.Namespace], list[dict[str, object]]]] = {
     "engine": engine_bench.run,
     "ingest": ingest_bench.run,
+    "kafka": kafka_bench.run,
 }
 
 
@@ -30,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--identities", type=int, default=1200, help="size of the generated organisation")
     parser.add_argument("--records", type=int, default=20000, help="ingest: lines per format")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is kept")
+    parser.add_argument("--events", type=int, default=20000, help="kafka: canonical events per phase")
+    parser.add_argument(
+        "--bootstrap", default=None, help="kafka: local broker (default: $NHI_KAFKA_BOOTSTRAP)"
+    )
+    parser.add_argument("--profile", default=None, metavar="FILE", help="kafka: cProfile stats of the worker")
     args = parser.parse_args(argv)
     rows = SUITES[args.suite](args)
     from bench.report import emit

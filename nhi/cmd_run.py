@@ -13,9 +13,9 @@ from nhi.cmd_worker import add_worker_arguments, configure_logging, install_stop
 from nhi.common import add_db_argument
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from store.kafka_sink import SinkStats, run_sink
-from streams.faust_app import WorkerStats, default_app_id
 from streams.settings import load_settings
 from streams.worker import run_worker
+from streams.worker_stats import WorkerStats, default_app_id
 
 HELP = "Run the stream worker and the DuckDB sink together (one machine)."
 DESCRIPTION = """\

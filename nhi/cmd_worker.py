@@ -12,9 +12,9 @@ import sys
 from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from nhi import console
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from streams.faust_app import WorkerStats, default_app_id
 from streams.settings import load_settings
 from streams.worker import run_worker
+from streams.worker_stats import WorkerStats, default_app_id
 
 HELP = "Run the stream worker: events -> per-NHI detectors -> findings and trust topics."
 DESCRIPTION = """\

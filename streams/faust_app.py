@@ -27,8 +27,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,37 +39,17 @@ from streams.settings import Settings
 from streams.stages import Record, ResolveStage, RouteStage, Send, load_key_state
 from streams.stages import dump_key_state as _dump_key_state
 from streams.topics import Topics
+from streams.worker_stats import WorkerStats, default_app_id
 
 log = logging.getLogger("nhi.worker")
 
 BATCH_MAX = 2000  # records per take batch: the per-batch costs (awaits, state writes) amortise
-BATCH_WITHIN_S = 0.05  # a partial batch waits at most this long: a bound on added latency
+BATCH_WITHIN_S = 0.01  # a partial batch waits at most this long (per hop: latency); a full one goes at once
 # NHI states are written at most this often, not per batch: a state is KBs (it grows with the
 # NHI's credentials) and a busy NHI is touched by nearly every batch. Costs: acks (and so the
 # committed offset) trail by up to this long, and a crash may re-emit this much output.
 CHECKPOINT_S = 1.0
 CHECKPOINT_RECORDS = 50_000  # ... or once this many released records wait for their ack
-
-
-def default_app_id(topics: Topics) -> str:
-    """Consumer group and changelog prefix of the worker: ``nhi.worker`` for the default topics."""
-    return f"{topics.prefix}worker"
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    events: int = 0  # valid events read from topics.events
-    rejects: int = 0  # invalid ones, skipped (the sink stores them as rejects)
-    resolver_ops: int = 0
-    judged: int = 0  # (NHI, event) pairs released by the reorder buffers and stepped
-    findings: int = 0  # finding changes sent
-    trust: int = 0  # trust changes sent
-    skipped: int = 0  # re-read after a restart and already applied (or already held)
-    restored: int = 0  # held records loaded back from the held table
-    late: int = 0
-    held: int = 0  # waiting in the reorder buffers now
-    first_in: float | None = None  # monotonic time of the first event batch
-    last_out: float | None = None  # monotonic time of the last findings/trust send
 
 
 class Worker:
@@ -86,7 +64,6 @@ class Worker:
         app_id: str | None = None,
         client_options: Mapping[str, Any] | None = None,
         compression: str | None = None,
-        datadir: str | None = None,
         batch_max: int = BATCH_MAX,
         batch_within_s: float = BATCH_WITHIN_S,
     ) -> None:
@@ -104,34 +81,24 @@ class Worker:
         self._upstream_last = 0.0  # monotonic time route/resolve last handled a batch
         self._checkpointed = 0.0  # monotonic time of the last judge checkpoint
         self._idle_task: asyncio.Task[None] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if datadir is None:
-            # faust keeps a small per-app directory; memory-store tables need nothing durable in it.
-            self._tmp = tempfile.TemporaryDirectory(prefix=f"nhi-worker-{app_id}-")
-            datadir = self._tmp.name
-        self.app = self._make_app(Path(datadir), compression)
+        # faust keeps a small per-app directory; memory-store tables need nothing durable in it.
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"nhi-worker-{app_id}-")
+        self.app = self._make_app(self._tmp.name, compression)
         self.route = RouteStage(topics)
         self.resolve = ResolveStage(topics)
         self.judge = JudgeStage(topics, settings, self._nhi_table.get)
         self._define_agents()
 
-    # ------------------------------------------------------------------------------------- setup
-
-    def _make_app(self, datadir: Path, compression: str | None) -> Any:
+    def _make_app(self, datadir: str, compression: str | None) -> Any:
         n = self.topics.partitions
-        app = faust.App(
+        app = _app(
             self.app_id,
-            broker=[f"kafka://{hp.strip()}" for hp in self.bootstrap.split(",") if hp.strip()],
+            self.bootstrap,
+            datadir,
+            n,
             broker_credentials=_credentials(self.client_options),
-            store="memory://",  # RocksDB is not a dependency; changelogs make the tables durable
-            datadir=str(datadir),
-            web_enabled=False,  # no port 6066: several workers (and tests) share a machine
-            autodiscover=False,
-            topic_partitions=n,
             # faust has no "broker default" (-1): 1 is what it means on a single-node broker.
             topic_replication_factor=max(1, replication_from_env()),
-            key_serializer="raw",
-            value_serializer="raw",
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             # stop() lets batches finish itself; faust would wait for the records whose acks wait
@@ -171,8 +138,6 @@ class Worker:
 
         return agent
 
-    # ----------------------------------------------------------------------------------- running
-
     async def start(self) -> None:
         await ensure_topics(self.bootstrap, self.topics, self.client_options)
         self.app.finalize()
@@ -193,8 +158,7 @@ class Worker:
                 await self._checkpoint()
             await self.app.stop()
         self.stats.held = self.judge.held
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        self._tmp.cleanup()
 
     async def _guarded(
         self, name: str, batch: Sequence[Any], handle: Callable[[Sequence[Any]], Awaitable[None]]
@@ -212,11 +176,8 @@ class Worker:
             await asyncio.Event().wait()  # park until stop() cancels the agent
 
     async def _send(self, sends: Sequence[Send]) -> None:
-        if not sends:
-            return
         producer = self.app.producer
-        futures = [await producer.send(s.topic, s.key, s.value, None, None, s.headers) for s in sends]
-        await _delivered(futures)
+        await _delivered([await producer.send(s.topic, s.key, s.value, None, None, s.headers) for s in sends])
 
     async def _write(self, table: Any, rows: Iterable[tuple[int | None, bytes, bytes | None]]) -> None:
         """Write (partition, key, value) rows to a table and wait until its changelog has them.
@@ -243,12 +204,8 @@ class Worker:
             st.first_in = time.monotonic()
         await self._send(self.route.run([_record(ev) for ev in batch]))
         if self.route.rejects > st.rejects:
-            log.warning(
-                "%d record(s) on %s are not canonical events (latest %s); skipped",
-                self.route.rejects - st.rejects,
-                self.topics.events,
-                self.route.last_reject,
-            )
+            new, last = self.route.rejects - st.rejects, self.route.last_reject
+            log.warning("%d record(s) are not canonical events (latest %s); skipped", new, last)
         st.events, st.rejects = self.route.events, self.route.rejects
         self._upstream_last = time.monotonic()
         _ack(batch)
@@ -381,6 +338,21 @@ def _ack(events: Sequence[Any]) -> None:
         ev.ack()
 
 
+def _app(app_id: str, bootstrap: str, datadir: str, partitions: int, **conf: Any) -> Any:
+    return faust.App(
+        app_id,
+        broker=[f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()],
+        store="memory://",  # RocksDB is not a dependency; changelogs make the tables durable
+        datadir=datadir,
+        web_enabled=False,  # no port 6066: several workers (and tests) share a machine
+        autodiscover=False,
+        topic_partitions=partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+        **conf,
+    )
+
+
 def _credentials(options: Mapping[str, Any]) -> Any:
     """ingest.kafka_config.client_options (aiokafka keywords) -> faust broker credentials."""
     protocol = options.get("security_protocol", "PLAINTEXT")
@@ -395,3 +367,31 @@ def _credentials(options: Mapping[str, Any]) -> Any:
     if protocol == "SSL":
         return faust.SSLCredentials(ctx)
     return None
+
+
+async def take_floor(bootstrap: str, topic: str, partitions: int, n: int, app_id: str) -> float:
+    """Seconds for a faust agent that takes ``topic`` in the worker's batches and does nothing
+    else to take ``n`` records (first batch excluded): the floor under the worker's cost per
+    record, for benchmarks."""
+    marks: list[tuple[float, int]] = []
+    done = asyncio.Event()
+    with tempfile.TemporaryDirectory(prefix=f"nhi-floor-{app_id}-") as tmp:
+        app = _app(app_id, bootstrap, tmp, partitions)
+        source = app.topic(topic, key_type=bytes, value_type=bytes, partitions=partitions)
+
+        async def floor(stream: Any) -> None:
+            taken = 0
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                taken += len(batch)
+                marks.append((time.perf_counter(), len(batch)))
+                if taken >= n:
+                    done.set()
+
+        app.agent(source, name="floor")(floor)
+        app.finalize()
+        await app.start()
+        try:
+            await done.wait()
+        finally:
+            await app.stop()
+    return (marks[-1][0] - marks[0][0]) * n / max(1, n - marks[0][1])

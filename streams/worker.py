@@ -7,9 +7,10 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from streams.faust_app import Worker, WorkerStats
+from streams.faust_app import Worker
 from streams.settings import Settings
 from streams.topics import Topics
+from streams.worker_stats import WorkerStats
 
 
 async def run_worker(

@@ -21,10 +21,11 @@ from ingest.synthetic import generate
 from nhi.cli import main as nhi_main
 from store import Store
 from store.kafka_sink import run_sink
-from streams.faust_app import Worker, WorkerStats
+from streams.faust_app import Worker
 from streams.settings import Settings, load_settings
 from streams.topics import Topics
 from streams.worker import run_worker
+from streams.worker_stats import WorkerStats
 from tests.kafka_helpers import produce, read_topics
 from tests.scenario import events, rec
 from tests.test_engine_semantics import A, B, story

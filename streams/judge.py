@@ -48,6 +48,8 @@ class _Nhi:
     partition: int
     offset: int = -1  # progress stored with the state; see the module docstring
     hold: float = -math.inf
+    last_trust: TrustChange | None = None  # this process's latest, to refresh the identity row
+    stale_row: bool = False  # touched since its identity row last went out
 
 
 @dataclass(slots=True)
@@ -217,6 +219,7 @@ class JudgeStage:
                     )
                 if change is not None:
                     trust.append(change)
+                    n.last_trust = change
                 if event.credential:
                     creds.add((nhi, event.credential))
                 if event.task:
@@ -229,6 +232,8 @@ class JudgeStage:
                 row = rows[change.nhi] = identity_row(touched[change.nhi].state)
             out.sends.append(Send(self.topics.trust, change.nhi.encode(), encode_trust(change, row)))
         out.trust = len(trust)
+        for nhi, n in touched.items():
+            n.stale_row = nhi not in rows
         return out
 
     @property
@@ -259,6 +264,15 @@ class JudgeStage:
             if ts is not None:
                 key, value = encode_entity(task_row(nhi, ts))
                 out.sends.append(Send(self.topics.entities, key, value))
+        for nhi, n in nhis.items():
+            if n.stale_row and n.last_trust is not None:
+                # The identity row only travels with trust changes; an NHI whose events changed
+                # nothing in its score would keep a stale row (event count, last seen). Its last
+                # change again, with today's row: the sink's trust history keeps it once (same
+                # nhi and event id) and upserts the identity.
+                ident = identity_row(n.state)
+                out.sends.append(Send(self.topics.trust, nhi.encode(), encode_trust(n.last_trust, ident)))
+                n.stale_row = False
         for nhi, n in nhis.items():
             part = self._parts.get(n.partition)
             if part is None:  # revoked meanwhile: the new owner re-reads and writes it

@@ -114,7 +114,7 @@ def test_killing_worker_and_sink_mid_stream_loses_and_duplicates_nothing(
             assert stop(s) == 0
 
     asyncio.run(go())
-    got, expected = store_view(db), store_view(reference)
+    got, expected = store_view(db, skip=("identities",)), store_view(reference, skip=("identities",))
     for table in expected:
         assert got[table] == expected[table], table
     assert len(expected["events"]) == len(records)

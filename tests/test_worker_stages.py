@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ingest.events import Event
-from streams.codec import decode_finding, encode_event, event_key
+from streams.codec import decode_finding, decode_trust, encode_event, event_key
 from streams.judge import JudgeStage, load_nhi
-from streams.records import Finding
+from streams.records import Finding, IdentityRow, TrustChange
 from streams.resolver import KeyState
 from streams.settings import Settings
 from streams.stages import Record, ResolveStage, RouteStage, Send, dump_key_state, load_key_state
@@ -56,6 +56,7 @@ class Pipeline:
         self.resolve = ResolveStage(T)
         self.judge = JudgeStage(T, settings, tables["nhi"].get)
         self.findings: list[Finding] = []
+        self.trust: list[tuple[TrustChange, IdentityRow | None]] = []
         self.acked: list[Record] = []
 
     def _load_key(self, key: str) -> KeyState | None:
@@ -99,6 +100,7 @@ class Pipeline:
 
     def _collect(self, sends: list[Send]) -> None:
         self.findings.extend(decode_finding(s.value) for s in sends if s.topic == T.findings)
+        self.trust.extend(decode_trust(s.value) for s in sends if s.topic == T.trust)
 
     def committed(self) -> dict[int, int]:
         """What Kafka would commit: per partition, the first offset not acked."""
@@ -206,3 +208,17 @@ def test_registration_after_use_within_the_window_matches_replay() -> None:
         pipe.round()
     pipe.drain()
     assert view(pipe.findings) == expected(records, settings)
+
+
+def test_identity_rows_stay_current_when_events_leave_the_trust_score_alone() -> None:
+    # Window 0: every event is judged in the round it arrives, most without changing A's score.
+    settings = Settings(reorder_window_s=0)
+    records = [registered(A), *(rec("credential.used", 1 + i, nhi=A, credential="c1") for i in range(6))]
+    kafka = ToyKafka()
+    produce(kafka, events(records))
+    pipe = Pipeline(kafka, settings, {"keys": {}, "nhi": {}, "held": {}})
+    for _ in range(10):
+        pipe.round()
+    _, row = pipe.trust[-1]  # the latest trust record for A carries the identity row
+    assert row is not None and row.event_count == len(records)
+    assert len({change.event_id for change, _ in pipe.trust}) < len(pipe.trust)  # a re-send, same change

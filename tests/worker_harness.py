@@ -42,6 +42,9 @@ COMPARED = {
     "trust_scores": "nhi, time, score, previous, factors, event_id",
     "credentials": "*",
     "tasks": "*",
+    # Fresh after each checkpoint in one run; after a crash an NHI's row waits for its next
+    # trust change (the change it would re-send is not in the stored state), so kill tests skip it.
+    "identities": "*",
 }
 
 
@@ -56,9 +59,13 @@ def replay_db(path: Path, jsonl: Path) -> Path:
     return path
 
 
-def store_view(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def store_view(path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
     with Store.open(path, read_only=True) as store:
-        return {t: store.rows(f"SELECT {cols} FROM {t} ORDER BY ALL") for t, cols in COMPARED.items()}
+        return {
+            t: store.rows(f"SELECT {cols} FROM {t} ORDER BY ALL")
+            for t, cols in COMPARED.items()
+            if t not in skip
+        }
 
 
 def findings_view(findings: Iterable[Finding]) -> dict[str, tuple[Any, ...]]:

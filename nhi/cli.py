@@ -23,18 +23,21 @@ from nhi import (
 )
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
+    # embedded: try it, replay logs, ask questions
     "demo": cmd_demo.add_parser,
     "replay": cmd_replay.add_parser,
     "query": cmd_query.add_parser,
     "schema": cmd_schema.add_parser,
     "inventory": cmd_inventory.add_parser,
-    "verify": cmd_verify.add_parser,
-    "alerts": cmd_alerts.add_parser,
+    # the Kafka route
     "ingest": cmd_ingest.add_parser,
-    "sink": cmd_sink.add_parser,
     "worker": cmd_worker.add_parser,
+    "sink": cmd_sink.add_parser,
     "run": cmd_run.add_parser,
+    # SOC and audit
+    "alerts": cmd_alerts.add_parser,
     "export": cmd_export.add_parser,
+    "verify": cmd_verify.add_parser,
 }
 
 DESCRIPTION = """\

@@ -40,13 +40,23 @@ examples:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for name, helptext, loader in (
-        ("inventory", INVENTORY_HELP, load_inventory),
-        ("leavers", LEAVERS_HELP, load_leavers),
+    for name, short, helptext, loader in (
+        (
+            "inventory",
+            "Import who owns which NHI (CSV, JSON or YAML) as identity events.",
+            INVENTORY_HELP,
+            load_inventory,
+        ),
+        (
+            "leavers",
+            "Import departed owners (CSV or JSON) as owner.departed events.",
+            LEAVERS_HELP,
+            load_leavers,
+        ),
     ):
         top = sub.add_parser(
             name,
-            help=helptext.splitlines()[0].rstrip(","),
+            help=short,
             description=helptext,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )

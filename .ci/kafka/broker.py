@@ -44,6 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+# The probe lives beside this script; importable whether run as a script or loaded by path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kafka_probe import ClusterInfo, ProbeError, is_healthy, probe
+
 # 4.1.x: the newest line whose broker runs on Java 17 (what CI and dev machines have) and whose
 # StorageTool supports `--standalone` dynamic quorums. Keep in sync with pom.xml's default.
 KAFKA_VERSION = "4.1.1"
@@ -58,12 +62,6 @@ STATE_DIR = REPO_ROOT / ".kafka"
 HOST = "127.0.0.1"
 NODE_ID = 1
 STOP_TIMEOUT_S = 30.0
-
-# Kafka wire protocol constants for the readiness probe.
-API_VERSIONS = 18
-METADATA = 3
-# Kafka 4 dropped Metadata < v4 (KIP-896); v9+ switch to "flexible" encodings we don't want to hand-roll.
-METADATA_MIN_V, METADATA_MAX_V = 4, 8
 
 
 def log(msg: str) -> None:
@@ -222,115 +220,6 @@ def ensure_jars() -> Path:
         n = len(list(lib.glob("*.jar")))
         log(f"jars: {n} jars in {time.monotonic() - t0:.1f}s")
     return lib
-
-
-# ------------------------------------------------------------------------------------- wire-protocol probe
-
-
-class ProbeError(Exception):
-    pass
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ProbeError("connection closed by broker")
-        buf += chunk
-    return bytes(buf)
-
-
-def _call(sock: socket.socket, api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
-    """One request/response round trip using request header v1 and response header v0 (non-flexible)."""
-    client_id = b"nhi-broker-probe"
-    header = struct.pack(">hhih", api_key, version, correlation_id, len(client_id)) + client_id
-    payload = header + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    resp = _recv_exact(sock, size)
-    (cid,) = struct.unpack_from(">i", resp, 0)
-    if cid != correlation_id:
-        raise ProbeError(f"correlation id mismatch {cid} != {correlation_id}")
-    return resp[4:]
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def int16(self) -> int:
-        (v,) = struct.unpack_from(">h", self.data, self.pos)
-        self.pos += 2
-        return int(v)
-
-    def int32(self) -> int:
-        (v,) = struct.unpack_from(">i", self.data, self.pos)
-        self.pos += 4
-        return int(v)
-
-    def string(self) -> str | None:
-        n = self.int16()
-        if n < 0:
-            return None
-        s = self.data[self.pos : self.pos + n].decode()
-        self.pos += n
-        return s
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    brokers: list[tuple[int, str, int]]
-    cluster_id: str | None
-    controller_id: int
-
-
-def probe(bootstrap: str, timeout: float = 2.0) -> ClusterInfo:
-    """Ask the broker for cluster metadata over the Kafka protocol; raises ProbeError/OSError when not ready.
-
-    A TCP connect alone is not enough: the socket opens before the broker has joined the KRaft quorum and
-    been unfenced, and clients would then see NOT_CONTROLLER / empty metadata.
-    """
-    host, _, port = bootstrap.rpartition(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        r = _Reader(_call(sock, API_VERSIONS, 0, 1, b""))
-        err = r.int16()
-        if err != 0:
-            raise ProbeError(f"ApiVersions error {err}")
-        ranges = {}
-        for _ in range(r.int32()):
-            key, lo, hi = r.int16(), r.int16(), r.int16()
-            ranges[key] = (lo, hi)
-        if METADATA not in ranges:
-            raise ProbeError("broker does not advertise Metadata")
-        lo, hi = ranges[METADATA]
-        version = min(hi, METADATA_MAX_V)
-        if version < max(lo, METADATA_MIN_V):
-            raise ProbeError(f"no common Metadata version (broker {lo}..{hi})")
-        # topics: empty array (= none; we only want brokers), allow_auto_topic_creation=false,
-        # and for v8 the two include_*_authorized_operations booleans.
-        body = struct.pack(">i?", 0, False) + (b"\x00\x00" if version >= 8 else b"")
-        r = _Reader(_call(sock, METADATA, version, 2, body))
-        r.int32()  # throttle_time_ms
-        brokers = []
-        for _ in range(r.int32()):
-            node_id, bhost, bport = r.int32(), r.string() or "", r.int32()
-            r.string()  # rack
-            brokers.append((node_id, bhost, bport))
-        cluster_id = r.string()
-        controller_id = r.int32()
-    if not brokers or controller_id < 0:
-        raise ProbeError("broker is up but not yet registered/unfenced")
-    return ClusterInfo(brokers, cluster_id, controller_id)
-
-
-def is_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
-    try:
-        probe(bootstrap, timeout)
-    except (OSError, ProbeError, struct.error, ValueError):
-        return False
-    return True
 
 
 # -------------------------------------------------------------------------------------------- process
@@ -563,7 +452,9 @@ def cmd_up(state: State) -> int:
             return 1
         # Written last so a present bootstrap file implies a broker that answered metadata.
         state.bootstrap.write_text(addr + "\n")
-        log(f"ready: {addr} (cluster {info.cluster_id}, pid {read_text(state.pid)}) in {time.monotonic() - t_start:.1f}s")
+        log(
+            f"ready: {addr} (cluster {info.cluster_id}, pid {read_text(state.pid)}) in {time.monotonic() - t_start:.1f}s"
+        )
         print(addr)
         return 0
 
@@ -587,7 +478,9 @@ def _start(state: State, lib: Path, addr: str) -> ClusterInfo | None:
     last_err = "no attempt"
     while True:
         if proc.poll() is not None:
-            log(f"broker exited with code {proc.returncode} during startup; last lines of {state.broker_log}:")
+            log(
+                f"broker exited with code {proc.returncode} during startup; last lines of {state.broker_log}:"
+            )
             sys.stderr.write(tail(state.broker_log) + "\n")
             return None
         try:

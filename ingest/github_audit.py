@@ -49,7 +49,11 @@ def parse_github_audit(record: Any, ctx: ParseContext) -> list[Event]:
     action = s(rec.get("action"))
     if action is None:
         raise RecordRejected("GitHub audit entry has no action")
-    time = next((t for k in _TIME_KEYS if (t := parse_time(rec.get(k))) is not None), None)
+    time = None
+    for k in _TIME_KEYS:
+        value = rec.get(k)
+        if value is not None and (time := parse_time(value)) is not None:  # absent keys cost no call
+            break
     if time is None:
         raise RecordRejected(f"GitHub {action}: no usable timestamp ({', '.join(_TIME_KEYS)})")
     em = Emitter(SOURCE, ctx, "gh:" + record_hash(rec))

@@ -61,17 +61,19 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
     context = make_context(
         em.key, ip=ci(client, "ipAddress"), user_agent=dig(client, "userAgent", "rawUserAgent")
     )
-    outcome = _OK.get((s(dig(rec, "outcome", "result")) or "").upper())
+    result = ci(rec, "outcome")  # objects read more than once are looked up once
+    outcome = _OK.get((s(ci(result, "result")) or "").upper())
     targets = [d(t) for t in lst(ci(rec, "target"))]
     debug = d(dig(rec, "debugContext", "debugData"))
     actor = _actor(rec, targets, debug)
+    actor_obj = ci(rec, "actor")
     attrs = {
         "okta_uuid": s(ci(rec, "uuid")),
-        "outcome_reason": s(dig(rec, "outcome", "reason")),
+        "outcome_reason": s(ci(result, "reason")),
         "grant_type": s(debug.get("grantType")),
         "token_reuse": True if "reuse" in kind else None,
         # The OAuth client involved, also when the grant makes a person the subject.
-        "client_id": s(dig(rec, "actor", "id")) if s(dig(rec, "actor", "type")) in _APP_ACTORS else None,
+        "client_id": s(ci(actor_obj, "id")) if s(ci(actor_obj, "type")) in _APP_ACTORS else None,
     }
     if actor is not None:
         nhi, human, credential, acting = actor

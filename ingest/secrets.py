@@ -176,20 +176,22 @@ _SSWS_FREE = re.compile(r"\b(SSWS)\s+(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
 
 
 def quiet(text: str) -> bool:
-    """True when no scrubber in this module could change ``text``: it has none of the
-    words their patterns start from. The union of their triggers, so a False costs only a re-check."""
-    if "eyJ" in text:
+    """True when no scrubber in this module could change ``text``: it lacks what every pattern
+    needs (a JWT's eyJ, SSWS, bearer/basic, or a secret word with a ':' or '=' after it). Built
+    from the scrubbers' own guards, so a False only means the full scrub runs."""
+    if "eyJ" in text or "SSWS" in text:  # both SSWS patterns are case-sensitive
         return False
     lowered = text.lower()
-    # "pass" covers "passw", "key" covers "api_key" and "apikey"; "ssws" covers "SSWS".
+    if "bearer" in lowered or "basic" in lowered:
+        return False
+    if ":" not in text and "=" not in text:
+        return True  # every key/value pattern needs one: auth/token/create holds no secret
+    # "pass" covers "passw", "key" covers "api_key" and "apikey".
     return not (
         "token" in lowered
         or "secret" in lowered
         or "pass" in lowered
         or "key" in lowered
-        or "bearer" in lowered
-        or "basic" in lowered
-        or "ssws" in lowered
         or "authorization" in lowered
     )
 
@@ -227,8 +229,12 @@ def _quiet_copy(value: Any) -> Any:
         return value if quiet(value) else _MISSING
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
+        verdicts = _KEY_VERDICTS
         for k, v in value.items():
-            if isinstance(k, str) and is_secret_key(k) and v not in EMPTY_VALUES:
+            secret = verdicts.get(k)  # as in scrub: the cached verdict without a call
+            if secret is None:
+                secret = isinstance(k, str) and is_secret_key(k)
+            if secret and v not in EMPTY_VALUES:
                 return _MISSING
             if isinstance(v, str):  # most values: checked here rather than in a call
                 if not quiet(v):

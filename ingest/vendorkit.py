@@ -159,6 +159,8 @@ _MONTHS = {
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from RFC 3339 and its common bendings, epoch seconds/millis, or the
     AWS console format. Zone-less values are UTC: every source here logs in UTC."""
+    if value is None:
+        return None  # parsers try optional fields in turn: most are absent
     try:
         return _parse_time(value)
     except (ValueError, OverflowError, OSError):
@@ -291,8 +293,11 @@ class Emitter:
 def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: str | None) -> Context:
     agent = s(user_agent)
     address = ip_or_none(ip)
-    extra = tuple((k, v) for k, v in fields.items() if v)
-    if len(agent or "") + sum(len(v or "") for _, v in extra) > _CONTEXT_CACHE_CHARS:
+    extra = tuple((k, v) for k, v in fields.items() if v) if fields else ()
+    size = len(agent) if agent else 0
+    for _, v in extra:
+        size += len(v or "")
+    if size > _CONTEXT_CACHE_CHARS:
         return _context(key, address, agent, extra)  # odd sizes are not kept: the cache stays small
     # One caller sends the same address, agent and region record after record; a Context is frozen,
     # so those records can share one instead of validating and scrubbing the same values again.

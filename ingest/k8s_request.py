@@ -130,8 +130,8 @@ def read_request(
     ref = as_dict(ev.get("objectRef"))
     when = None
     for f in _TIME_FIELDS:
-        when = parse_time(ev.get(f))
-        if when is not None:
+        value = ev.get(f)
+        if value is not None and (when := parse_time(value)) is not None:  # absent: no call
             break
     audit_id = as_str(ev.get("auditID"))
     ips = [s for s in as_list(ev.get("sourceIPs")) if isinstance(s, str) and s.strip()]

@@ -105,12 +105,13 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     if not sniff_ocsf(value):
         raise RecordRejected("not an OCSF event (class_uid with metadata or category_uid)")
     cls = value["class_uid"]
+    actor = as_dict(value.get("actor"))
     if cls == AUTHENTICATION:
-        user = as_dict(value.get("user")) or as_dict(as_dict(value.get("actor")).get("user"))
-        session = as_dict(value.get("session")) or as_dict(as_dict(value.get("actor")).get("session"))
+        user = as_dict(value.get("user")) or as_dict(actor.get("user"))
+        session = as_dict(value.get("session")) or as_dict(actor.get("session"))
     elif cls == API_ACTIVITY:
-        user = as_dict(as_dict(value.get("actor")).get("user"))
-        session = as_dict(as_dict(value.get("actor")).get("session"))
+        user = as_dict(actor.get("user"))
+        session = as_dict(actor.get("session"))
     else:
         return []
     if not user or not is_machine(user):
@@ -121,7 +122,8 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     when = parse_time(value.get("time")) or parse_time(value.get("time_dt"))
     if when is None:
         raise no_time("OCSF event", "time / time_dt")
-    base = as_str(as_dict(value.get("metadata")).get("uid")) or record_id(value)
+    metadata = as_dict(value.get("metadata"))
+    base = as_str(metadata.get("uid")) or record_id(value)
     key = ctx.settings.fingerprint_key
     context = Context(
         region=as_str(as_dict(value.get("cloud")).get("region")) or None,
@@ -133,7 +135,7 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     attrs: dict[str, Any] = {"ocsf_class": cls}
     for name, v in (
         ("user_type", user.get("type")),
-        ("product", as_dict(as_dict(value.get("metadata")).get("product")).get("name")),
+        ("product", as_dict(metadata.get("product")).get("name")),
         ("activity", value.get("activity_name")),
     ):
         if as_str(v):

@@ -18,7 +18,9 @@ from ingest.spire import parse_spire, sniff_spire
 from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
 
 FORMATS: dict[str, Format] = {
-    "native": Format("native", "nhi-evidence canonical events, one JSON object per line", parse_native, sniff_native),
+    "native": Format(
+        "native", "nhi-evidence canonical events, one JSON object per line", parse_native, sniff_native
+    ),
     "k8s-audit": Format("k8s-audit", "Kubernetes audit (EventList, AKS)", parse_k8s_audit, sniff_k8s_audit),
     "gcp-audit": Format("gcp-audit", "GCP Cloud Audit Logs, GKE included", parse_gcp_audit, sniff_gcp_audit),
     "ocsf": Format("ocsf", "OCSF Authentication (3002), API Activity (6003)", parse_ocsf, sniff_ocsf),

@@ -171,8 +171,8 @@ _UNQUOTED = re.compile(
     r"(?i)(?<![:/.])\b([\w-]*(?:secret|passwd|password|token|api[_-]?key|secret[_-]?key))"
     r"(\s*[:=]\s*)(?!fp:)([^\s,;&\"'\])}]{4,})"
 )
-_MISSING: Any = object()  # sentinel: a value that can't be copied unscrubbed
 _SSWS_FREE = re.compile(r"\b(SSWS)\s+(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
+_MISSING: Any = object()  # sentinel: a value that can't be copied unscrubbed
 
 
 def quiet(text: str) -> bool:

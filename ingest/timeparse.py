@@ -19,6 +19,11 @@ _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
 
+def _first_group(m: re.Match[str]) -> str:
+    # A function rather than the template r"\1": a template costs three Python calls in re per sub.
+    return m.group(1)
+
+
 def _from_epoch(value: float) -> datetime | None:
     # Guess the unit from the magnitude: seconds until 5138 AD, then milli-, then microseconds.
     if value > 1e14:
@@ -75,7 +80,7 @@ def _parse_text(value: str) -> datetime | None:
         # the fraction and write the zone as +00:00 (neither later rewrite can match that ending).
         core = text[:-1]
         if "." in core:
-            core = _FRACTION.sub(r"\1", core)
+            core = _FRACTION.sub(_first_group, core)
         try:
             utc = datetime.fromisoformat(core + "+00:00")
         except ValueError:
@@ -84,7 +89,7 @@ def _parse_text(value: str) -> datetime | None:
     if text.replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     if "." in text:
-        text = _FRACTION.sub(r"\1", text)
+        text = _FRACTION.sub(_first_group, text)
     # Python < 3.12 wants a zone written as +HH:MM; some logs write +HHMM or a trailing ' UTC'.
     # (Each rewrite is tried only when the text ends the way its pattern needs.)
     if text.endswith("UTC"):

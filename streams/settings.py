@@ -29,7 +29,7 @@ class Settings:
     # evidence ids kept per finding (the newest are kept, the first is always kept)
     evidence_cap: int = 20
     # event ids remembered per NHI to make re-delivery idempotent
-    dedupe_window: int = 4096
+    dedupe_window: int = 512
     # store
     db: str = "./nhi-evidence.duckdb"
     batch_size: int = 5000
@@ -64,7 +64,7 @@ SETTINGS_DOC: dict[str, str] = {
     "idle_flush_s": "Kafka worker: a partition idle this many seconds (wall time) releases every event it holds for ordering, as replay does at the end of its input.",
     "long_lived_s": "Trust score: a credential living longer than this counts as long-lived.",
     "evidence_cap": "Evidence event ids kept per finding (the first and the newest).",
-    "dedupe_window": "Event ids remembered per NHI so a re-delivered event is ignored.",
+    "dedupe_window": "Event ids remembered per NHI so a re-delivered event is ignored (the store and the worker's partition marks catch older ones).",
     "db": "Path of the DuckDB evidence store (also --db).",
     "batch_size": "Rows per Arrow batch written to DuckDB.",
     "fingerprint_key": "Key for the keyed hash that replaces secrets found in records. Set your own in production.",

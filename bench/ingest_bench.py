@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import orjson
@@ -84,9 +83,11 @@ def _ceiling(lines: list[bytes]) -> float:
     loads = orjson.loads
     start = time.perf_counter()
     for line in lines:
-        # SPIRE's text lines fail to decode: the ceiling still pays for the attempt
-        with suppress(orjson.JSONDecodeError):
+        # A bare try, not contextlib.suppress: the ceiling must be the cheapest honest loop.
+        try:  # noqa: SIM105
             loads(line)
+        except orjson.JSONDecodeError:
+            pass  # SPIRE's text lines: the ceiling still pays for the attempt
     return time.perf_counter() - start
 
 

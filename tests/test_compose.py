@@ -14,6 +14,7 @@ from nhi.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER_SCRIPT = ROOT / ".ci" / "kafka" / "broker.py"
+BROKER_TOOLCHAIN = BROKER_SCRIPT.with_name("kafka_toolchain.py")  # where KAFKA_VERSION lives
 
 
 def _compose() -> dict[str, Any]:
@@ -31,7 +32,7 @@ def test_services_and_broker_image() -> None:
     services = _compose()["services"]
     assert set(services) == {"kafka", "ingest", "worker", "sink"}
     # The same Kafka release as the CI broker the tests run against.
-    version = re.search(r'^KAFKA_VERSION = "([^"]+)"', BROKER_SCRIPT.read_text(), re.MULTILINE)
+    version = re.search(r'^KAFKA_VERSION = "([^"]+)"', BROKER_TOOLCHAIN.read_text(), re.MULTILINE)
     assert version is not None
     assert services["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
     env = services["kafka"]["environment"]

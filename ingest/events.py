@@ -180,6 +180,114 @@ def prepare_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# --- collector fast path ------------------------------------------------------------------------
+#
+# A collector builds its events from values it has already parsed: strings, aware datetimes from
+# its own time parser, enum members. Running those through pydantic again costs more than the rest
+# of a small record's parse, so ``trusted_event`` checks in Python exactly what the contract
+# requires of them and builds the model directly. Anything it is not certain of (a value of another
+# type, a broken invariant) goes through full validation instead, so a mistake surfaces with
+# pydantic's own message, never as a malformed event. tests/test_trusted_events.py holds every
+# parser's output to full validation.
+
+_object_setattr = object.__setattr__
+_new_object = object.__new__
+_STR_FIELDS = frozenset(
+    {"id", "source", "nhi", "credential", "task", "owner", "method", "action", "resource", "purpose"}
+)
+_NULLABLE = frozenset(_STR_FIELDS - {"id", "source"} | {"expires_at", "outcome"})
+_OUTCOMES = frozenset({"success", "failure"})
+_EVENT_DEFAULTS: dict[str, Any] = {
+    name: (None if info.is_required() else info.get_default(call_default_factory=False))
+    for name, info in Event.model_fields.items()
+    if name != "attrs"
+}
+_CONTEXT_DEFAULTS: dict[str, Any] = dict.fromkeys(CONTEXT_FIELDS)
+
+
+def _plain_fields_ok(fields: dict[str, Any]) -> bool:
+    """True when every value is one pydantic would keep unchanged in its field."""
+    for name, value in fields.items():
+        kind = type(value)
+        if kind is str:
+            if name not in _STR_FIELDS and not (name == "outcome" and value in _OUTCOMES):
+                return False
+        elif value is None:
+            if name not in _NULLABLE:
+                return False
+        elif kind is datetime:
+            if (name != "time" and name != "expires_at") or value.utcoffset() is None:
+                return False
+        elif kind is EventType:
+            if name != "type":
+                return False
+        elif kind is Context:
+            if name != "context":
+                return False
+        elif kind is dict:
+            if name != "attrs" or not all(type(k) is str for k in value):
+                return False
+        elif kind is bool:
+            if name != "attested":
+                return False
+        else:
+            return False
+    return True
+
+
+def _invariants_hold(fields: dict[str, Any]) -> bool:
+    """The checks of Event._nhi_required, on the raw fields."""
+    kind = fields["type"]
+    if kind in NHI_REQUIRED:
+        return bool(fields.get("nhi"))
+    if kind is EventType.TASK_ENDED:
+        return bool(fields.get("task") or fields.get("nhi"))
+    if kind is EventType.CREDENTIAL_REVOKED:
+        return bool(fields.get("credential"))
+    if kind is EventType.OWNER_DEPARTED:
+        return bool(fields.get("owner"))
+    return True
+
+
+def trusted_event(fields: dict[str, Any]) -> Event:
+    """The Event ``Event.model_validate(fields)`` returns, built without the validator when the
+    fields are plainly valid; raises pydantic.ValidationError exactly as validation would."""
+    if (
+        "type" not in fields
+        or "time" not in fields
+        or not _plain_fields_ok(fields)
+        or not _invariants_hold(fields)
+    ):
+        event: Event = Event.__pydantic_validator__.validate_python(fields)
+        return event
+    values = _EVENT_DEFAULTS.copy()
+    values.update(fields)
+    attrs = values.get("attrs")
+    # Validation gives the event a dict of its own; so does this (callers may reuse theirs).
+    values["attrs"] = {} if attrs is None else attrs.copy()
+    made: Event = _new_object(Event)
+    _object_setattr(made, "__dict__", values)
+    _object_setattr(made, "__pydantic_fields_set__", set(fields))
+    _object_setattr(made, "__pydantic_extra__", None)
+    _object_setattr(made, "__pydantic_private__", None)
+    return made
+
+
+def trusted_context(**fields: str | None) -> Context:
+    """``Context(**fields)`` for a collector's own values, on the same terms as trusted_event."""
+    for name, value in fields.items():
+        if (value is not None and type(value) is not str) or name not in _CONTEXT_DEFAULTS:
+            return Context(**fields)
+    values = _CONTEXT_DEFAULTS.copy()
+    values.update(fields)
+    made: Context = _new_object(Context)
+    _object_setattr(made, "__dict__", values)
+    _object_setattr(made, "__pydantic_fields_set__", set(fields))
+    _object_setattr(made, "__pydantic_extra__", None)
+    _object_setattr(made, "__pydantic_private__", None)
+    return made
+
+
 def event_from_record(record: dict[str, Any]) -> Event:
     """Validate one native record; raises pydantic.ValidationError on contract violations."""
     return Event.model_validate(prepare_record(record))

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from ingest.events import Event, EventType, trusted_context
 from ingest.fieldutil import as_dict, as_list, as_str
 from ingest.k8s_request import NODE_PREFIX, Request, normalize_key
 from ingest.secrets import fingerprint, scrub
@@ -152,7 +152,7 @@ def _token_request(req: Request) -> Event:
         expires_at=expires,
         method="k8s-bound-token",
         attested=attested,
-        context=Context(cluster=req.cluster, namespace=ns, pod_uid=pod_uid, node=node),
+        context=trusted_context(cluster=req.cluster, namespace=ns, pod_uid=pod_uid, node=node),
         attrs=attrs,
     )
 
@@ -162,7 +162,7 @@ def _service_account(req: Request) -> list[Event]:
     if not ns or not name:
         return []
     key = req.ctx.settings.fingerprint_key
-    ctx = Context(cluster=req.cluster, namespace=ns)
+    ctx = trusted_context(cluster=req.cluster, namespace=ns)
     nhi = req.nhi(ns, name)
     by = {"by": req.username} if req.username else {}
     if req.verb == "delete":
@@ -216,7 +216,7 @@ def _legacy_secret(req: Request) -> list[Event]:
             # One id per service account: uses of a legacy token cannot tell which Secret they read.
             credential=f"k8s-legacy:{req.cluster}/{ns}/{sa}",
             method="k8s-legacy-token",
-            context=Context(cluster=req.cluster, namespace=ns),
+            context=trusted_context(cluster=req.cluster, namespace=ns),
             attrs=attrs,
         )
     ]
@@ -259,7 +259,7 @@ def _pod(req: Request) -> list[Event]:
             ended_by = phase.lower()
             uid = uid or as_str(as_dict(body.get("metadata")).get("uid")) or None
     nhi = req.nhi(ns, sa) if sa else None
-    ctx = Context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
+    ctx = trusted_context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
     task = req.pod_task(ns, name)
     if ended_by:
         attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {})}
@@ -290,7 +290,7 @@ def _job(req: Request) -> list[Event]:
             "task-ended",
             EventType.TASK_ENDED,
             task=f"job:{req.cluster}/{ns}/{name}",
-            context=Context(cluster=req.cluster, namespace=ns),
+            context=trusted_context(cluster=req.cluster, namespace=ns),
             attrs={"ended_by": ended_by},
         )
     ]

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from ingest.events import Event, EventType, trusted_context
 from ingest.fieldutil import (
     as_dict,
     as_int,
@@ -125,7 +125,7 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     metadata = as_dict(value.get("metadata"))
     base = as_str(metadata.get("uid")) or record_id(value)
     key = ctx.settings.fingerprint_key
-    context = Context(
+    context = trusted_context(
         region=as_str(as_dict(value.get("cloud")).get("region")) or None,
         ip=as_str(as_dict(value.get("src_endpoint")).get("ip")) or None,
         user_agent=as_str(as_dict(value.get("http_request")).get("user_agent")) or None,

@@ -48,7 +48,7 @@ import orjson
 from ingest.errors import RecordRejected
 from ingest.events import Event, EventType, trusted_context
 from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
-from ingest.k8s_objects import object_events
+from ingest.k8s_objects import OBJECT_RESOURCES, object_events
 from ingest.k8s_request import Request, extras, read_request, sa_of
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
@@ -60,10 +60,12 @@ def audit_events(req: Request) -> list[Event]:
     """All NHI events of one audited request (pure; raises RecordRejected when unusable)."""
     if as_str(req.ev.get("stage")) == "RequestReceived":
         return []
+    sa = sa_of(req.username)
+    if sa is None and req.resource not in OBJECT_RESOURCES:
+        return []  # most requests: neither made by a service account nor on an NHI's objects
 
     def make() -> list[Event]:
         out: list[Event] = []
-        sa = sa_of(req.username)
         if sa is not None:
             out.append(_used(req, sa))
         out.extend(object_events(req))

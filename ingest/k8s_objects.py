@@ -36,6 +36,8 @@ _EXPIRY_KEYS = ("nhi-evidence.io/expires-at", "nhi-evidence.io/expiry")
 # The legacy tokens-controller names its Secrets <serviceaccount>-token-<5 random chars>.
 _LEGACY_SECRET_NAME = re.compile(r"^(?P<sa>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)-token-[a-z0-9]{5}$")
 _DONE_PHASES = frozenset({"Succeeded", "Failed"})
+# The resources object_events has rules for: requests on anything else yield nothing here.
+OBJECT_RESOURCES = frozenset({"serviceaccounts", "secrets", "pods", "jobs"})
 
 
 def object_events(req: Request) -> list[Event]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ingest.events import Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, first_str, new_event, no_time, record_id
+from ingest.fieldutil import as_dict, as_int, as_str, first_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -41,29 +40,83 @@ def sa_of(username: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-@dataclass(slots=True)
 class Request:
-    """One audited request, read once; the per-resource rules build events from it."""
+    """One audited request; the per-resource rules build events from it.
 
-    ev: dict[str, Any]
-    ctx: ParseContext
-    cluster: str
-    source: str
-    audit_id: str
-    time: datetime | None
-    verb: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
-    code: int | None
-    username: str
-    ip: str | None
-    user_agent: str | None
-    # GKE entries carry no user.extra at all: an absent credential id says nothing about legacy tokens.
-    extras_known: bool = True
-    time_fields: str = "requestReceivedTimestamp / stageTimestamp / timestamp"
-    _record_id: str = field(default="", init=False)
+    Most requests concern no NHI and yield nothing, so only what decides that is read up front;
+    the time, status and addresses are read when an event needs them.
+    """
+
+    __slots__ = (
+        "_fallback_time",
+        "_record_id",
+        "_time",
+        "_time_read",
+        "audit_id",
+        "cluster",
+        "ctx",
+        "ev",
+        "extras_known",
+        "name",
+        "namespace",
+        "resource",
+        "source",
+        "subresource",
+        "time_fields",
+        "username",
+        "verb",
+    )
+
+    def __init__(
+        self,
+        ev: dict[str, Any],
+        ctx: ParseContext,
+        cluster: str,
+        source: str = SOURCE,
+        fallback_time: datetime | None = None,
+        extras_known: bool = True,
+    ) -> None:
+        self.ev, self.ctx, self.cluster, self.source = ev, ctx, cluster, source
+        ref = as_dict(ev.get("objectRef"))
+        self.audit_id = as_str(ev.get("auditID"))
+        self.verb = as_str(ev.get("verb")).lower()
+        self.resource = as_str(ref.get("resource"))
+        self.subresource = as_str(ref.get("subresource"))
+        self.namespace = as_str(ref.get("namespace"))
+        self.name = as_str(ref.get("name"))
+        self.username = as_str(as_dict(ev.get("user")).get("username"))
+        # GKE entries carry no user.extra: an absent credential id says nothing about legacy tokens.
+        self.extras_known = extras_known
+        self.time_fields = "requestReceivedTimestamp / stageTimestamp / timestamp"
+        self._fallback_time = fallback_time
+        self._time: datetime | None = None
+        self._time_read = False
+        self._record_id = ""
+
+    @property
+    def time(self) -> datetime | None:
+        if not self._time_read:
+            self._time = _read_time(self.ev) or self._fallback_time
+            self._time_read = True
+        return self._time
+
+    @property
+    def code(self) -> int | None:
+        return as_int(as_dict(self.ev.get("responseStatus")).get("code"))
+
+    @property
+    def ip(self) -> str | None:
+        """The first source IP."""
+        ips = self.ev.get("sourceIPs")
+        if isinstance(ips, list):
+            for s in ips:
+                if isinstance(s, str) and s.strip():
+                    return s.strip()
+        return None
+
+    @property
+    def user_agent(self) -> str | None:
+        return as_str(self.ev.get("userAgent")) or None
 
     @property
     def base_id(self) -> str:
@@ -77,16 +130,18 @@ class Request:
     @property
     def ok(self) -> bool:
         """The request succeeded (or its status was not logged, as in trimmed test records)."""
-        if self.code is not None:
-            return self.code < 400
+        code = self.code
+        if code is not None:
+            return code < 400
         return as_str(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision")) != "forbid"
 
     @property
     def outcome(self) -> str | None:
-        if self.code is None:
+        code = self.code
+        if code is None:
             decision = as_str(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision"))
             return "failure" if decision == "forbid" else None
-        return "failure" if self.code >= 400 else "success"
+        return "failure" if code >= 400 else "success"
 
     def obj(self, which: str) -> dict[str, Any]:
         return as_dict(self.ev.get(which))
@@ -96,9 +151,10 @@ class Request:
         return [o for o in (self.obj("requestObject"), self.obj("responseObject")) if o]
 
     def at(self) -> datetime:
-        if self.time is None:
+        when = self.time
+        if when is None:
             raise no_time(f"{self.source} record", self.time_fields)
-        return self.time
+        return when
 
     def event(self, kind: str, type_: EventType, **fields: Any) -> Event:
         return new_event(
@@ -118,6 +174,14 @@ class Request:
         return f"pod:{self.cluster}/{namespace}/{pod}"
 
 
+def _read_time(ev: dict[str, Any]) -> datetime | None:
+    for f in _TIME_FIELDS:
+        value = ev.get(f)
+        if value is not None and (when := parse_time(value)) is not None:  # absent: no call
+            return when
+    return None
+
+
 def read_request(
     ev: dict[str, Any],
     ctx: ParseContext,
@@ -127,30 +191,4 @@ def read_request(
     fallback_time: datetime | None = None,
     extras_known: bool = True,
 ) -> Request:
-    ref = as_dict(ev.get("objectRef"))
-    when = None
-    for f in _TIME_FIELDS:
-        value = ev.get(f)
-        if value is not None and (when := parse_time(value)) is not None:  # absent: no call
-            break
-    audit_id = as_str(ev.get("auditID"))
-    ips = [s for s in as_list(ev.get("sourceIPs")) if isinstance(s, str) and s.strip()]
-    status = as_dict(ev.get("responseStatus"))
-    return Request(
-        ev=ev,
-        ctx=ctx,
-        cluster=cluster,
-        source=source,
-        audit_id=audit_id,
-        time=when or fallback_time,
-        verb=as_str(ev.get("verb")).lower(),
-        resource=as_str(ref.get("resource")),
-        subresource=as_str(ref.get("subresource")),
-        namespace=as_str(ref.get("namespace")),
-        name=as_str(ref.get("name")),
-        code=as_int(status.get("code")),
-        username=as_str(as_dict(ev.get("user")).get("username")),
-        ip=ips[0].strip() if ips else None,
-        user_agent=as_str(ev.get("userAgent")) or None,
-        extras_known=extras_known,
-    )
+    return Request(ev, ctx, cluster, source, fallback_time, extras_known)

@@ -61,6 +61,8 @@ class SinkStats:
     records: int = 0
     events: int = 0
     rejects: int = 0  # DLQ records and records that did not decode
+    # Changes stored, not records read: the worker re-sends an NHI's last trust change to refresh
+    # its identity row, and a restarted worker re-sends what it had not acknowledged.
     findings: int = 0
     trust: int = 0
     entities: int = 0
@@ -149,8 +151,8 @@ def _account(stats: SinkStats, decoder: _Decoder, written: WriteStats) -> None:
     stats.batches += 1
     stats.events += len(b.events)
     stats.rejects += len(b.rejects)
-    stats.findings += len(b.findings)
-    stats.trust += len(b.trust)
+    stats.findings += written.finding_changes
+    stats.trust += written.trust_changes
     stats.entities += len(b.snapshots.credentials) + len(b.snapshots.tasks)
     stats.undecodable += sum(1 for r in b.rejects if r.source.startswith("kafka:"))
     stats.new_events += written.events

@@ -95,6 +95,14 @@ def build(make: Callable[[], list[Event]]) -> list[Event]:
         raise RecordRejected(describe_validation_error(exc)) from None
 
 
+def one_event(fields: dict[str, Any]) -> list[Event]:
+    """``build(lambda: [new_event(fields)])`` without a closure per record."""
+    try:
+        return [trusted_event(fields)]
+    except ValidationError as exc:
+        raise RecordRejected(describe_validation_error(exc)) from None
+
+
 def iso(ts: datetime) -> str:
     return ts.isoformat()
 

@@ -33,18 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Event, EventType, trusted_context
-from ingest.fieldutil import (
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    build,
-    looks_native,
-    new_event,
-    no_time,
-    record_id,
-)
+from ingest.events import Context, Event, EventType, trusted_context
+from ingest.fieldutil import as_dict, as_int, as_list, as_str, looks_native, no_time, one_event, record_id
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.timeparse import parse_time
@@ -75,14 +65,21 @@ _LOGON, _LOGOFF = 1, 2
 _ISSUING = frozenset({1, 3, 4, 5})  # Logon, Authentication Ticket, Service Ticket Request / Renew
 
 
+_OUTCOMES = {1: "success", 2: "failure"}
+
+
 def sniff_ocsf(value: Any) -> bool:
     if not isinstance(value, dict) or looks_native(value):
         return False
     cls = value.get("class_uid")
     if not isinstance(cls, int) or isinstance(cls, bool):
         return False
-    return isinstance(value.get("metadata"), dict) or any(
-        isinstance(value.get(k), int) for k in ("category_uid", "activity_id", "type_uid")
+    # Chained tests rather than any(generator): this runs on every record.
+    return (
+        isinstance(value.get("metadata"), dict)
+        or isinstance(value.get("category_uid"), int)
+        or isinstance(value.get("activity_id"), int)
+        or isinstance(value.get("type_uid"), int)
     )
 
 
@@ -98,22 +95,53 @@ def is_machine(user: dict[str, Any]) -> bool:
 
 def _outcome(record: dict[str, Any]) -> str | None:
     status = as_int(record.get("status_id"))
-    return {1: "success", 2: "failure"}.get(status) if status is not None else None
+    return _OUTCOMES.get(status) if status is not None else None
+
+
+def _subject(value: dict[str, Any], cls: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(user, session) of an Authentication or API Activity event; None for other classes."""
+    actor = as_dict(value.get("actor"))
+    if cls == AUTHENTICATION:
+        user = as_dict(value.get("user")) or as_dict(actor.get("user"))
+        session = as_dict(value.get("session")) or as_dict(actor.get("session"))
+        return user, session
+    if cls == API_ACTIVITY:
+        return as_dict(actor.get("user")), as_dict(actor.get("session"))
+    return None
+
+
+def _context(value: dict[str, Any]) -> Context:
+    return trusted_context(
+        region=as_str(as_dict(value.get("cloud")).get("region")) or None,
+        ip=as_str(as_dict(value.get("src_endpoint")).get("ip")) or None,
+        user_agent=as_str(as_dict(value.get("http_request")).get("user_agent")) or None,
+    )
+
+
+def _attrs(
+    value: dict[str, Any], cls: int, user: dict[str, Any], metadata: dict[str, Any], key: str
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"ocsf_class": cls}
+    user_type = as_str(user.get("type"))
+    if user_type:
+        attrs["user_type"] = scrub(user_type, key)
+    product = as_str(as_dict(metadata.get("product")).get("name"))
+    if product:
+        attrs["product"] = scrub(product, key)
+    activity = as_str(value.get("activity_name"))
+    if activity:
+        attrs["activity"] = scrub(activity, key)
+    return attrs
 
 
 def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     if not sniff_ocsf(value):
         raise RecordRejected("not an OCSF event (class_uid with metadata or category_uid)")
     cls = value["class_uid"]
-    actor = as_dict(value.get("actor"))
-    if cls == AUTHENTICATION:
-        user = as_dict(value.get("user")) or as_dict(actor.get("user"))
-        session = as_dict(value.get("session")) or as_dict(actor.get("session"))
-    elif cls == API_ACTIVITY:
-        user = as_dict(actor.get("user"))
-        session = as_dict(actor.get("session"))
-    else:
+    subject = _subject(value, cls)
+    if subject is None:
         return []
+    user, session = subject
     if not user or not is_machine(user):
         return []
     who = as_str(user.get("uid")) or as_str(user.get("name"))
@@ -124,82 +152,69 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
         raise no_time("OCSF event", "time / time_dt")
     metadata = as_dict(value.get("metadata"))
     base = as_str(metadata.get("uid")) or record_id(value)
-    key = ctx.settings.fingerprint_key
-    context = trusted_context(
-        region=as_str(as_dict(value.get("cloud")).get("region")) or None,
-        ip=as_str(as_dict(value.get("src_endpoint")).get("ip")) or None,
-        user_agent=as_str(as_dict(value.get("http_request")).get("user_agent")) or None,
-    )
     session_id = as_str(session.get("uid")) or as_str(session.get("credential_uid"))
-    credential = session_id or as_str(user.get("credential_uid")) or None
-    attrs: dict[str, Any] = {"ocsf_class": cls}
-    for name, v in (
-        ("user_type", user.get("type")),
-        ("product", as_dict(metadata.get("product")).get("name")),
-        ("activity", value.get("activity_name")),
-    ):
-        if as_str(v):
-            attrs[name] = scrub(as_str(v), key)
-    common: dict[str, Any] = {"nhi": f"ocsf:{who}", "context": context}
-
-    def event(kind: str, type_: EventType, **fields: Any) -> Event:
-        return new_event(
-            {"type": type_, "time": when, "id": f"{base}/{kind}", "source": SOURCE, **common, **fields}
-        )
-
-    activity = as_int(value.get("activity_id"))
+    attrs = _attrs(value, cls, user, metadata, ctx.settings.fingerprint_key)
+    fields: dict[str, Any] = {
+        "time": when,
+        "source": SOURCE,
+        "nhi": f"ocsf:{who}",
+        "context": _context(value),
+        "attrs": attrs,
+    }
     outcome = _outcome(value)
+    credential = session_id or as_str(user.get("credential_uid")) or None
     if cls == API_ACTIVITY:
-        api = as_dict(value.get("api"))
-        resources = [as_dict(r) for r in as_list(value.get("resources"))]
-        first = resources[0] if resources else {}
-        action = as_str(api.get("operation")) or as_str(value.get("activity_name")) or None
-        resource = as_str(first.get("uid")) or as_str(first.get("name")) or None
-        return build(
-            lambda: [
-                event(
-                    "used",
-                    EventType.CREDENTIAL_USED,
-                    credential=credential,
-                    action=action,
-                    resource=resource,
-                    outcome=outcome,
-                    attrs=attrs,
-                )
-            ]
-        )
+        kind = _api_activity(value, fields, credential, outcome)
+    else:
+        kind = _authentication(value, session, fields, session_id, credential, outcome)
+    fields["id"] = f"{base}/{kind}"
+    return one_event(fields)
+
+
+def _api_activity(
+    value: dict[str, Any], fields: dict[str, Any], credential: str | None, outcome: str | None
+) -> str:
+    """Fills ``fields`` with the credential.used of an API call; returns the id's kind."""
+    resources = as_list(value.get("resources"))
+    first = as_dict(resources[0]) if resources else {}
+    fields["type"] = EventType.CREDENTIAL_USED
+    fields["credential"] = credential
+    fields["action"] = (
+        as_str(as_dict(value.get("api")).get("operation")) or as_str(value.get("activity_name")) or None
+    )
+    fields["resource"] = as_str(first.get("uid")) or as_str(first.get("name")) or None
+    fields["outcome"] = outcome
+    return "used"
+
+
+def _authentication(
+    value: dict[str, Any],
+    session: dict[str, Any],
+    fields: dict[str, Any],
+    session_id: str,
+    credential: str | None,
+    outcome: str | None,
+) -> str:
+    """Fills ``fields`` with the issuance, revocation or use of a logon; returns the id's kind."""
+    activity = as_int(value.get("activity_id"))
     protocol = as_str(value.get("auth_protocol"))
     if protocol:
-        attrs["auth_protocol"] = protocol
+        fields["attrs"]["auth_protocol"] = protocol
     if outcome == "success" and activity in _ISSUING and session_id:
         expires = parse_time(session.get("expiration_time")) or parse_time(session.get("expiration_time_dt"))
-        method = "ocsf-" + (protocol.lower().replace(" ", "-") if protocol else "authentication")
-        return build(
-            lambda: [
-                event(
-                    "issued",
-                    EventType.CREDENTIAL_ISSUED,
-                    credential=session_id,
-                    expires_at=expires,
-                    method=method,
-                    attrs=attrs,
-                )
-            ]
-        )
+        fields["type"] = EventType.CREDENTIAL_ISSUED
+        fields["credential"] = session_id
+        fields["expires_at"] = expires
+        fields["method"] = "ocsf-" + (protocol.lower().replace(" ", "-") if protocol else "authentication")
+        return "issued"
     if outcome == "success" and activity == _LOGOFF and session_id:
-        return build(
-            lambda: [event("revoked", EventType.CREDENTIAL_REVOKED, credential=session_id, attrs=attrs)]
-        )
-    action = as_str(value.get("activity_name")) or ("logon" if activity == _LOGON else "authenticate")
-    return build(
-        lambda: [
-            event(
-                "used",
-                EventType.CREDENTIAL_USED,
-                credential=credential,
-                action=action,
-                outcome=outcome,
-                attrs=attrs,
-            )
-        ]
+        fields["type"] = EventType.CREDENTIAL_REVOKED
+        fields["credential"] = session_id
+        return "revoked"
+    fields["type"] = EventType.CREDENTIAL_USED
+    fields["credential"] = credential
+    fields["action"] = as_str(value.get("activity_name")) or (
+        "logon" if activity == _LOGON else "authenticate"
     )
+    fields["outcome"] = outcome
+    return "used"

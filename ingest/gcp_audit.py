@@ -62,8 +62,8 @@ def parse_gcp_audit(value: Any, ctx: ParseContext) -> list[Event]:
         if is_service_account(e.principal):
             out.append(_used(e))
         if is_gke(e.pp):
-            out.extend(gke_events(value, e.pp, ctx, e.base_id, e.time))
-        elif not e.failed:
+            out.extend(gke_events(e))
+        else:
             out.extend(lifecycle_events(e))
         return out
 

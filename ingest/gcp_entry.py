@@ -66,21 +66,33 @@ class Entry:
         self.method = last_segment(self.method_name.replace(".", "/"))
         self.service = as_str(self.pp.get("serviceName"))
         self.principal = principal_of(self.pp)
-        self.time: datetime | None = None
+        # Most entries yield no event: what only events need (time, ids, identities) is read when
+        # they are (plain attributes rather than functools.cached_property, which takes a lock in 3.11).
+        self._time: datetime | None = None
+        self._time_read = False
+        self._base_id = ""
+        self._project = ""
+        self._failed: bool | None = None
+
+    @property
+    def time(self) -> datetime | None:
+        if not self._time_read:
+            self._time = self._read_time()
+            self._time_read = True
+        return self._time
+
+    def _read_time(self) -> datetime | None:
+        entry = self.entry
         for value in (
             entry.get("timestamp"),
             as_dict(self.meta.get("requestAttributes")).get("time"),
             entry.get("receiveTimestamp"),
             entry.get("receivetimestamp"),
         ):
-            self.time = parse_time(value)
-            if self.time is not None:
-                break
-        # Most entries yield no event: what only event ids and identities need is read when they
-        # are (plain attributes rather than functools.cached_property, which takes a lock in 3.11).
-        self._base_id = ""
-        self._project = ""
-        self._failed: bool | None = None
+            when = parse_time(value)
+            if when is not None:
+                return when
+        return None
 
     @property
     def base_id(self) -> str:
@@ -119,9 +131,10 @@ class Entry:
         return as_str(self.meta.get("callerIp")) or as_str(self.meta.get("callerIP")) or None
 
     def at(self) -> datetime:
-        if self.time is None:
+        when = self.time
+        if when is None:
             raise no_time("GCP audit entry", "timestamp / requestAttributes.time / receiveTimestamp")
-        return self.time
+        return when
 
     def nhi(self, account: str) -> str:
         m = _SA_PROJECT.match(account)

@@ -26,19 +26,36 @@ _TOKEN_METHODS = {
     "SignBlob": "gcp-sign-blob",
 }
 _NEVER_YEAR = 9999
+_KEY_CREATED = frozenset({"CreateServiceAccountKey", "UploadServiceAccountKey"})
+_KEY_REVOKED = frozenset({"DeleteServiceAccountKey", "DisableServiceAccountKey"})
+_ACCOUNT_CHANGED = frozenset({"DeleteServiceAccount", "DisableServiceAccount", "EnableServiceAccount"})
+# Every method lifecycle_events has a rule for: the rest (nearly all entries) return at once.
+_LIFECYCLE_METHODS = frozenset(
+    {
+        *_TOKEN_METHODS,
+        *_KEY_CREATED,
+        *_KEY_REVOKED,
+        *_ACCOUNT_CHANGED,
+        "CreateServiceAccount",
+        "ExchangeToken",
+    }
+)
 
 
 def lifecycle_events(e: Entry) -> list[Event]:
+    """The lifecycle events of a successful call (a failed one changed nothing)."""
     m = e.method
+    if m not in _LIFECYCLE_METHODS or e.failed:
+        return []
     if m in _TOKEN_METHODS and e.service in ("", "iamcredentials.googleapis.com"):
         return _token(e)
-    if m in ("CreateServiceAccountKey", "UploadServiceAccountKey"):
+    if m in _KEY_CREATED:
         return _key_created(e)
-    if m in ("DeleteServiceAccountKey", "DisableServiceAccountKey"):
+    if m in _KEY_REVOKED:
         return _key_revoked(e)
     if m == "CreateServiceAccount":
         return _account_created(e)
-    if m in ("DeleteServiceAccount", "DisableServiceAccount", "EnableServiceAccount"):
+    if m in _ACCOUNT_CHANGED:
         account = e.target_account()
         if not account:
             return []

@@ -15,14 +15,13 @@ Uses get the credential ``k8s-sa:<cluster>/<ns>/<sa>`` (not called legacy: nothi
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from ingest.events import Event
 from ingest.fieldutil import as_dict, as_int, as_str
-from ingest.k8s_audit import audit_events
+from ingest.gcp_entry import Entry
+from ingest.k8s_audit import audit_events, concerns_nhi
 from ingest.k8s_request import read_request
-from ingest.parsing import ParseContext
 
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 # gRPC status codes GKE logs -> the HTTP codes kube-apiserver would have logged.
@@ -74,12 +73,13 @@ def _code(pp: dict[str, Any]) -> int | None:
     return None
 
 
-def gke_events(
-    entry: dict[str, Any], pp: dict[str, Any], ctx: ParseContext, base_id: str, when: datetime | None
-) -> list[Event]:
-    labels = as_dict(as_dict(entry.get("resource")).get("labels"))
-    cluster = ctx.options.get("cluster") or as_str(labels.get("cluster_name")) or "default"
+def gke_events(e: Entry) -> list[Event]:
+    entry, pp, ctx = e.entry, e.pp, e.ctx
     group, resource, sub, verb = _split_method(as_str(pp.get("methodName")))
+    username = as_str(as_dict(pp.get("authenticationInfo")).get("principalEmail"))
+    if not concerns_nhi(username, resource.strip()):  # stripped as the audit event's reader does
+        return []  # what audit_events would return, without building the audit event first
+    cluster = ctx.options.get("cluster") or as_str(e.labels.get("cluster_name")) or "default"
     ns, name = _split_resource_name(as_str(pp.get("resourceName")))
     meta = as_dict(pp.get("requestMetadata"))
     ip = as_str(meta.get("callerIp")) or as_str(meta.get("callerIP"))
@@ -89,10 +89,10 @@ def gke_events(
     ev: dict[str, Any] = {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
-        "auditID": audit_id or base_id,
+        "auditID": audit_id or e.base_id,
         "stage": "ResponseComplete",
         "verb": verb,
-        "user": {"username": as_str(as_dict(pp.get("authenticationInfo")).get("principalEmail"))},
+        "user": {"username": username},
         "objectRef": {
             "resource": resource,
             "subresource": sub,
@@ -108,6 +108,6 @@ def gke_events(
     }
     if code is not None:
         ev["responseStatus"] = {"code": code}
-    req = read_request(ev, ctx, cluster, source="gcp-audit", fallback_time=when, extras_known=False)
+    req = read_request(ev, ctx, cluster, source="gcp-audit", fallback_time=e.time, extras_known=False)
     req.time_fields = "timestamp / requestAttributes.time / receiveTimestamp"
     return audit_events(req)

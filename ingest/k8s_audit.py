@@ -62,7 +62,7 @@ def audit_events(req: Request) -> list[Event]:
         return []
     sa = sa_of(req.username)
     if sa is None and req.resource not in OBJECT_RESOURCES:
-        return []  # most requests: neither made by a service account nor on an NHI's objects
+        return []  # see concerns_nhi
 
     def make() -> list[Event]:
         out: list[Event] = []
@@ -72,6 +72,12 @@ def audit_events(req: Request) -> list[Event]:
         return out
 
     return build(make)
+
+
+def concerns_nhi(username: str, resource: str) -> bool:
+    """Whether a request can yield events at all. Most don't: they are neither made by a service
+    account nor on the objects the per-resource rules read, and need not be read further."""
+    return sa_of(username) is not None or resource in OBJECT_RESOURCES
 
 
 def _used(req: Request, sa: tuple[str, str]) -> Event:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 from pydantic import ValidationError
 
 from ingest.errors import RecordRejected
 from ingest.events import Event, stable_id, trusted_event
 from ingest.native import describe_validation_error, sniff_native
+
+P = ParamSpec("P")
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -87,10 +89,11 @@ def new_event(fields: dict[str, Any]) -> Event:
     return trusted_event(fields)
 
 
-def build(make: Callable[[], list[Event]]) -> list[Event]:
-    """Run an event builder, turning contract violations into a reject with the field named."""
+def build(make: Callable[P, list[Event]], *args: P.args, **kwargs: P.kwargs) -> list[Event]:
+    """Run an event builder, turning contract violations into a reject with the field named.
+    Arguments are passed through, so callers need no closure per record."""
     try:
-        return make()
+        return make(*args, **kwargs)
     except ValidationError as exc:
         raise RecordRejected(describe_validation_error(exc)) from None
 

@@ -55,19 +55,18 @@ def sniff_gcp_audit(value: Any) -> bool:
 def parse_gcp_audit(value: Any, ctx: ParseContext) -> list[Event]:
     if not isinstance(value, dict) or not isinstance(value.get("protoPayload"), dict):
         raise RecordRejected("not a GCP audit LogEntry (no protoPayload object)")
-    e = Entry(value, ctx)
+    return build(_entry_events, Entry(value, ctx))
 
-    def make() -> list[Event]:
-        out: list[Event] = []
-        if is_service_account(e.principal):
-            out.append(_used(e))
-        if is_gke(e.pp):
-            out.extend(gke_events(e))
-        else:
-            out.extend(lifecycle_events(e))
-        return out
 
-    return build(make)
+def _entry_events(e: Entry) -> list[Event]:
+    out: list[Event] = []
+    if is_service_account(e.principal):
+        out.append(_used(e))
+    if is_gke(e.pp):
+        out.extend(gke_events(e))
+    else:
+        out.extend(lifecycle_events(e))
+    return out
 
 
 def _used(e: Entry) -> Event:

@@ -63,15 +63,15 @@ def audit_events(req: Request) -> list[Event]:
     sa = sa_of(req.username)
     if sa is None and req.resource not in OBJECT_RESOURCES:
         return []  # see concerns_nhi
+    return build(_request_events, req, sa)
 
-    def make() -> list[Event]:
-        out: list[Event] = []
-        if sa is not None:
-            out.append(_used(req, sa))
-        out.extend(object_events(req))
-        return out
 
-    return build(make)
+def _request_events(req: Request, sa: tuple[str, str] | None) -> list[Event]:
+    out: list[Event] = []
+    if sa is not None:
+        out.append(_used(req, sa))
+    out.extend(object_events(req))
+    return out
 
 
 def concerns_nhi(username: str, resource: str) -> bool:

@@ -25,8 +25,11 @@ def normalize_key(key: str) -> str:
 
 
 def extras(user: dict[str, Any]) -> dict[str, str]:
+    # normalize_key's test inlined: real apiserver keys (nearly all) need no call.
     return {
-        normalize_key(k): first_str(v) for k, v in as_dict(user.get("extra")).items() if isinstance(k, str)
+        (normalize_key(k) if "_slash_" in k else k): first_str(v)
+        for k, v in as_dict(user.get("extra")).items()
+        if isinstance(k, str)
     }
 
 

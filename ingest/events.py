@@ -192,11 +192,29 @@ def prepare_record(record: dict[str, Any]) -> dict[str, Any]:
 
 _object_setattr = object.__setattr__
 _new_object = object.__new__
-_STR_FIELDS = frozenset(
-    {"id", "source", "nhi", "credential", "task", "owner", "method", "action", "resource", "purpose"}
-)
-_NULLABLE = frozenset(_STR_FIELDS - {"id", "source"} | {"expires_at", "outcome"})
-_OUTCOMES = frozenset({"success", "failure"})
+_NONE = type(None)
+# The Python types each field takes as they are; any other value goes to full validation.
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "type": (EventType,),
+    "time": (datetime,),
+    "id": (str,),
+    "source": (str,),
+    "nhi": (str, _NONE),
+    "credential": (str, _NONE),
+    "task": (str, _NONE),
+    "owner": (str, _NONE),
+    "expires_at": (datetime, _NONE),
+    "method": (str, _NONE),
+    "attested": (bool,),
+    "action": (str, _NONE),
+    "resource": (str, _NONE),
+    "outcome": (str, _NONE),
+    "purpose": (str, _NONE),
+    "context": (Context,),
+    "attrs": (dict,),
+}
+_OUTCOMES = frozenset({"success", "failure", None})
+_STR_ONLY = frozenset({str})
 _EVENT_DEFAULTS: dict[str, Any] = {
     name: (None if info.is_required() else info.get_default(call_default_factory=False))
     for name, info in Event.model_fields.items()
@@ -206,33 +224,19 @@ _CONTEXT_DEFAULTS: dict[str, Any] = dict.fromkeys(CONTEXT_FIELDS)
 
 
 def _plain_fields_ok(fields: dict[str, Any]) -> bool:
-    """True when every value is one pydantic would keep unchanged in its field."""
+    """True when every value is one pydantic would keep unchanged in its field (``time`` present)."""
+    plain = _PLAIN_TYPES
     for name, value in fields.items():
-        kind = type(value)
-        if kind is str:
-            if name not in _STR_FIELDS and not (name == "outcome" and value in _OUTCOMES):
-                return False
-        elif value is None:
-            if name not in _NULLABLE:
-                return False
-        elif kind is datetime:
-            if (name != "time" and name != "expires_at") or value.utcoffset() is None:
-                return False
-        elif kind is EventType:
-            if name != "type":
-                return False
-        elif kind is Context:
-            if name != "context":
-                return False
-        elif kind is dict:
-            if name != "attrs" or not all(type(k) is str for k in value):
-                return False
-        elif kind is bool:
-            if name != "attested":
-                return False
-        else:
+        kinds = plain.get(name)
+        if kinds is None or type(value) not in kinds:
             return False
-    return True
+    if fields["time"].utcoffset() is None or fields.get("outcome") not in _OUTCOMES:
+        return False
+    expires = fields.get("expires_at")
+    if expires is not None and expires.utcoffset() is None:
+        return False
+    attrs = fields.get("attrs")
+    return not attrs or set(map(type, attrs)) <= _STR_ONLY
 
 
 def _invariants_hold(fields: dict[str, Any]) -> bool:

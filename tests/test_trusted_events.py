@@ -51,13 +51,60 @@ def _outcome(build: Any, fields: dict[str, Any]) -> tuple[str, Any]:
         made = build(fields)
     except ValidationError as exc:
         return "invalid", exc.errors(include_url=False, include_context=False)
-    return "valid", (made.__dict__, made.model_fields_set, made.to_json_dict())
+    # repr and JSON bytes, not ==: 1 == True, and the stored JSON must be the same byte for byte.
+    return "valid", (repr(made.__dict__), made.model_fields_set, orjson.dumps(made.to_json_dict()))
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.one_of(_FIELDS, _TYPED))
 def test_trusted_event_is_what_validation_gives(fields: dict[str, Any]) -> None:
     assert _outcome(trusted_event, fields) == _outcome(Event.model_validate, fields)
+
+
+_ODD_VALUES: list[Any] = [
+    None,
+    "",
+    "x",
+    "success",
+    "failure",
+    "credential.used",
+    "2025-05-04T12:00:00Z",
+    EventType.TASK_ENDED,
+    _WHEN,
+    _WHEN.replace(tzinfo=None),
+    _WHEN.astimezone(timezone(timedelta(hours=2))),
+    True,
+    0,
+    1,
+    1.5,
+    Context(region="eu-west-1"),
+    {"region": "eu-west-1"},
+    {"k": "v"},
+    {1: "v"},
+    ["list"],
+]
+
+
+@pytest.mark.parametrize("kind", [EventType.CREDENTIAL_USED, EventType.TASK_ENDED, EventType.OWNER_DEPARTED])
+@pytest.mark.parametrize("name", [*Event.model_fields, "extra"])
+def test_each_single_wrong_field_fails_as_validation_fails(kind: EventType, name: str) -> None:
+    # An event as a parser builds it, with one field set to each odd value in turn.
+    base: dict[str, Any] = {
+        "type": kind,
+        "time": _WHEN,
+        "id": "i",
+        "nhi": "n",
+        "task": "t",
+        "owner": "o",
+        "credential": "c",
+        "outcome": "success",
+        "expires_at": _WHEN,
+        "context": Context(),
+        "attrs": {"k": "v"},
+    }
+    for value in _ODD_VALUES:
+        fields = {**base, name: value}
+        assert _outcome(trusted_event, fields) == _outcome(Event.model_validate, fields), (name, value)
 
 
 def test_trusted_event_keeps_its_own_attrs() -> None:

@@ -21,8 +21,8 @@ import orjson
 
 from bench.report import row
 from ingest.collect import Collector
-from ingest.events import Event, EventType, trusted_event
-from ingest.fieldutil import record_id
+from ingest.events import Event, EventType
+from ingest.fieldutil import new_event, record_id
 from ingest.formats import FORMATS
 from ingest.parsing import Format, ParseContext
 from ingest.rejects import Reject
@@ -138,7 +138,7 @@ def _floor(fmt: str, lines: list[bytes], counts: list[int]) -> float:
         # Native records that carry their own id need no hash.
         given = value.get("id") if isinstance(value, dict) else None
         basis = given if isinstance(given, str) and given else record_id(value)
-        return [trusted_event({**_FLOOR_FIELDS, "id": basis}) for _ in range(next(per_record))]
+        return [new_event({**_FLOOR_FIELDS, "id": basis}) for _ in range(next(per_record))]
 
     collector = Collector(fmt, Settings())
     real = FORMATS[fmt]

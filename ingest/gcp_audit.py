@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Event, EventType, trusted_context
+from ingest.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_str, build, looks_native
 from ingest.gcp_entry import Entry, delegation, is_service_account, last_segment
 from ingest.gcp_iam import lifecycle_events
@@ -89,7 +89,7 @@ def _used(e: Entry) -> Event:
         action=e.method_name or None,
         resource=as_str(e.pp.get("resourceName")) or None,
         outcome="failure" if e.failed else "success",
-        context=trusted_context(
+        context=Context(
             region=e.region(),
             ip=e.ip,
             user_agent=as_str(e.meta.get("callerSuppliedUserAgent")) or None,

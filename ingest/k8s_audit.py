@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ingest.errors import RecordRejected
-from ingest.events import Event, EventType, trusted_context
+from ingest.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
 from ingest.k8s_objects import OBJECT_RESOURCES, object_events
 from ingest.k8s_request import Request, extras, read_request, sa_of
@@ -112,7 +112,7 @@ def _used(req: Request, sa: tuple[str, str]) -> Event:
         action=_action(req),
         resource=_resource_path(req),
         outcome=req.outcome,
-        context=trusted_context(
+        context=Context(
             cluster=req.cluster,
             namespace=ns,
             pod_uid=pod_uid,

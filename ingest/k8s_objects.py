@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Event, EventType, trusted_context
+from ingest.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str
 from ingest.k8s_request import NODE_PREFIX, Request, normalize_key
 from ingest.secrets import fingerprint, scrub
@@ -154,7 +154,7 @@ def _token_request(req: Request) -> Event:
         expires_at=expires,
         method="k8s-bound-token",
         attested=attested,
-        context=trusted_context(cluster=req.cluster, namespace=ns, pod_uid=pod_uid, node=node),
+        context=Context(cluster=req.cluster, namespace=ns, pod_uid=pod_uid, node=node),
         attrs=attrs,
     )
 
@@ -164,7 +164,7 @@ def _service_account(req: Request) -> list[Event]:
     if not ns or not name:
         return []
     key = req.ctx.settings.fingerprint_key
-    ctx = trusted_context(cluster=req.cluster, namespace=ns)
+    ctx = Context(cluster=req.cluster, namespace=ns)
     nhi = req.nhi(ns, name)
     by = {"by": req.username} if req.username else {}
     if req.verb == "delete":
@@ -218,7 +218,7 @@ def _legacy_secret(req: Request) -> list[Event]:
             # One id per service account: uses of a legacy token cannot tell which Secret they read.
             credential=f"k8s-legacy:{req.cluster}/{ns}/{sa}",
             method="k8s-legacy-token",
-            context=trusted_context(cluster=req.cluster, namespace=ns),
+            context=Context(cluster=req.cluster, namespace=ns),
             attrs=attrs,
         )
     ]
@@ -261,7 +261,7 @@ def _pod(req: Request) -> list[Event]:
             ended_by = phase.lower()
             uid = uid or as_str(as_dict(body.get("metadata")).get("uid")) or None
     nhi = req.nhi(ns, sa) if sa else None
-    ctx = trusted_context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
+    ctx = Context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
     task = req.pod_task(ns, name)
     if ended_by:
         attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {})}
@@ -292,7 +292,7 @@ def _job(req: Request) -> list[Event]:
             "task-ended",
             EventType.TASK_ENDED,
             task=f"job:{req.cluster}/{ns}/{name}",
-            context=trusted_context(cluster=req.cluster, namespace=ns),
+            context=Context(cluster=req.cluster, namespace=ns),
             attrs={"ended_by": ended_by},
         )
     ]

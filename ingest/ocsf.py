@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType, trusted_context
+from ingest.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_int, as_list, as_str, looks_native, no_time, one_event, record_id
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
@@ -111,7 +111,7 @@ def _subject(value: dict[str, Any], cls: int) -> tuple[dict[str, Any], dict[str,
 
 
 def _context(value: dict[str, Any]) -> Context:
-    return trusted_context(
+    return Context(
         region=as_str(as_dict(value.get("cloud")).get("region")) or None,
         ip=as_str(as_dict(value.get("src_endpoint")).get("ip")) or None,
         user_agent=as_str(as_dict(value.get("http_request")).get("user_agent")) or None,

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType, trusted_context
+from ingest.events import Context, Event, EventType
 from ingest.fieldutil import host_of, looks_native, one_event, record_id, short_hash
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
@@ -146,7 +146,7 @@ def _spiffe_context(spiffe_id: str, ip: str | None) -> Context:
     cluster = None
     if len(parts) >= 4 and parts[:2] == ["spire", "agent"] and parts[2] in ("k8s_psat", "k8s_sat"):
         cluster = parts[3] or None
-    return trusted_context(namespace=namespace or None, cluster=cluster, ip=ip)
+    return Context(namespace=namespace or None, cluster=cluster, ip=ip)
 
 
 def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:

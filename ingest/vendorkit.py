@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from ingest.errors import RecordRejected
-from ingest.events import EMPTY_CONTEXT, Context, Event, EventType, trusted_context
+from ingest.events import EMPTY_CONTEXT, Context, Event, EventType
 from ingest.fieldutil import new_event
 from ingest.native import describe_validation_error
 from ingest.parsing import ParseContext
@@ -307,7 +307,7 @@ def make_context(key: str, *, ip: Any = None, user_agent: Any = None, **fields: 
 def _context(
     key: str, ip: str | None, agent: str | None, extra: tuple[tuple[str, str | None], ...]
 ) -> Context:
-    return trusted_context(ip=ip, user_agent=scrub_free(agent, key)[:512] if agent else None, **dict(extra))
+    return Context(ip=ip, user_agent=scrub_free(agent, key)[:512] if agent else None, **dict(extra))
 
 
 _cached_context = lru_cache(maxsize=4096)(_context)

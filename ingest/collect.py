@@ -109,7 +109,7 @@ class Collector:
         for rec in records:
             self.records += 1
             if text:
-                value = rec.raw.decode("utf-8", "replace")
+                value = rec.text
             else:
                 value = rec.value
                 if value is NOT_JSON:

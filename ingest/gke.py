@@ -21,7 +21,7 @@ from ingest.events import Event
 from ingest.fieldutil import as_dict, as_int, as_str
 from ingest.gcp_entry import Entry
 from ingest.k8s_audit import audit_events, concerns_nhi
-from ingest.k8s_request import read_request
+from ingest.k8s_request import Request
 
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 # gRPC status codes GKE logs -> the HTTP codes kube-apiserver would have logged.
@@ -108,6 +108,6 @@ def gke_events(e: Entry) -> list[Event]:
     }
     if code is not None:
         ev["responseStatus"] = {"code": code}
-    req = read_request(ev, ctx, cluster, source="gcp-audit", fallback_time=e.time, extras_known=False)
+    req = Request(ev, ctx, cluster, source="gcp-audit", fallback_time=e.time, extras_known=False)
     req.time_fields = "timestamp / requestAttributes.time / receiveTimestamp"
     return audit_events(req)

@@ -49,7 +49,7 @@ from ingest.errors import RecordRejected
 from ingest.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
 from ingest.k8s_objects import OBJECT_RESOURCES, object_events
-from ingest.k8s_request import Request, extras, read_request, sa_of
+from ingest.k8s_request import Request, extras, sa_of
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time
 
@@ -219,5 +219,5 @@ def parse_k8s_audit(value: Any, ctx: ParseContext) -> list[Event]:
     cluster = ctx.options.get("cluster") or cluster_hint or "default"
     out: list[Event] = []
     for ev in items:
-        out.extend(audit_events(read_request(ev, ctx, cluster, fallback_time=wrapper_time)))
+        out.extend(audit_events(Request(ev, ctx, cluster, fallback_time=wrapper_time)))
     return out

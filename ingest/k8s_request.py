@@ -75,6 +75,7 @@ class Request:
         ev: dict[str, Any],
         ctx: ParseContext,
         cluster: str,
+        *,
         source: str = SOURCE,
         fallback_time: datetime | None = None,
         extras_known: bool = True,
@@ -183,15 +184,3 @@ def _read_time(ev: dict[str, Any]) -> datetime | None:
         if value is not None and (when := parse_time(value)) is not None:  # absent: no call
             return when
     return None
-
-
-def read_request(
-    ev: dict[str, Any],
-    ctx: ParseContext,
-    cluster: str,
-    *,
-    source: str = SOURCE,
-    fallback_time: datetime | None = None,
-    extras_known: bool = True,
-) -> Request:
-    return Request(ev, ctx, cluster, source, fallback_time, extras_known)

@@ -127,13 +127,18 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _nhi_required(self) -> Event:
-        if self.type in NHI_REQUIRED and not self.nhi:
-            raise ValueError(f"'nhi' is required on {self.type.value}")
-        if self.type is EventType.TASK_ENDED and not self.task and not self.nhi:
-            raise ValueError("task.ended needs 'task' (or 'nhi')")
-        if self.type is EventType.CREDENTIAL_REVOKED and not self.credential:
-            raise ValueError("credential.revoked needs 'credential'")
-        if self.type is EventType.OWNER_DEPARTED and not self.owner:
+        # Runs for every event: the type is read once and the rules are exclusive.
+        kind = self.type
+        if kind in NHI_REQUIRED:
+            if not self.nhi:
+                raise ValueError(f"'nhi' is required on {kind.value}")
+        elif kind is EventType.TASK_ENDED:
+            if not self.task and not self.nhi:
+                raise ValueError("task.ended needs 'task' (or 'nhi')")
+        elif kind is EventType.CREDENTIAL_REVOKED:
+            if not self.credential:
+                raise ValueError("credential.revoked needs 'credential'")
+        elif kind is EventType.OWNER_DEPARTED and not self.owner:
             raise ValueError("owner.departed needs 'owner'")
         return self
 

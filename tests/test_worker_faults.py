@@ -37,6 +37,10 @@ from tests.worker_harness import (
 pytestmark = pytest.mark.kafka
 
 WINDOW = {"NHI_REORDER_WINDOW_S": "86400"}
+# A SIGKILLed worker stays in its consumer group until its session times out, and the restarted one
+# gets no partitions before that: faust's default is 60 s per kill. The failover itself is what is
+# tested, not its wait, so the killed workers run with a 15 s session.
+KILLED_WORKER = {**WINDOW, "BROKER_SESSION_TIMEOUT": "15", "BROKER_HEARTBEAT_INTERVAL": "3"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,7 @@ def test_killing_worker_and_sink_mid_stream_loses_and_duplicates_nothing(
     bs = kafka_bootstrap
 
     def worker() -> subprocess.Popen[bytes]:
-        return spawn("worker", bs, topics, "--quiet", env=WINDOW)
+        return spawn("worker", bs, topics, "--quiet", env=KILLED_WORKER)
 
     def sink() -> subprocess.Popen[bytes]:
         return spawn("sink", bs, topics, "--db", str(db), "--no-query-server", "--quiet")

@@ -18,6 +18,7 @@ Only successful requests change state; a refused TokenRequest mints nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,25 +37,23 @@ _EXPIRY_KEYS = ("nhi-evidence.io/expires-at", "nhi-evidence.io/expiry")
 # The legacy tokens-controller names its Secrets <serviceaccount>-token-<5 random chars>.
 _LEGACY_SECRET_NAME = re.compile(r"^(?P<sa>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)-token-[a-z0-9]{5}$")
 _DONE_PHASES = frozenset({"Succeeded", "Failed"})
-# The resources object_events has rules for: requests on anything else yield nothing here.
-OBJECT_RESOURCES = frozenset({"serviceaccounts", "secrets", "pods", "jobs"})
 
 
 def object_events(req: Request) -> list[Event]:
-    r, sub, verb = req.resource, req.subresource, req.verb
-    if not req.ok:
+    rule = _RULES.get(req.resource)
+    if rule is None or not req.ok:
         return []
-    if r == "serviceaccounts":
-        if sub == "token":
-            return [_token_request(req)] if verb == "create" else []
-        return _service_account(req) if not sub else []
-    if r == "secrets" and not sub and verb == "create":
-        return _legacy_secret(req)
-    if r == "pods":
-        return _pod(req)
-    if r == "jobs":
-        return _job(req)
-    return []
+    return rule(req)
+
+
+def _service_accounts(req: Request) -> list[Event]:
+    if req.subresource == "token":
+        return [_token_request(req)] if req.verb == "create" else []
+    return _service_account(req) if not req.subresource else []
+
+
+def _secrets(req: Request) -> list[Event]:
+    return _legacy_secret(req) if not req.subresource and req.verb == "create" else []
 
 
 def _meta(req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -296,3 +295,13 @@ def _job(req: Request) -> list[Event]:
             attrs={"ended_by": ended_by},
         )
     ]
+
+
+# One rule per resource; requests on anything else yield nothing here.
+_RULES: dict[str, Callable[[Request], list[Event]]] = {
+    "serviceaccounts": _service_accounts,
+    "secrets": _secrets,
+    "pods": _pod,
+    "jobs": _job,
+}
+OBJECT_RESOURCES = frozenset(_RULES)

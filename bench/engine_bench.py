@@ -16,12 +16,12 @@ from typing import Any
 import orjson
 
 from bench.report import row
+from contract.settings import Settings
 from ingest.collect import Collector
 from ingest.sources import read_lines
 from ingest.synthetic import generate
 from store.store import Store
 from streams.embedded import EmbeddedPipeline
-from streams.settings import Settings
 
 
 def make_lines(identities: int) -> list[bytes]:

@@ -20,15 +20,15 @@ from pathlib import Path
 import orjson
 
 from bench.report import row
+from contract.events import Event, EventType
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.events import Event, EventType
 from ingest.fieldutil import new_event, record_id
 from ingest.formats import FORMATS
 from ingest.parsing import Format, ParseContext
-from ingest.rejects import Reject
 from ingest.sources import read_lines
 from ingest.synthetic import generate
-from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from contract.errors import RecordRejected
+from contract.events import Context, EventType
 from ingest.aws_principal import Principal, human_session, instance_of, parse_role_arn, resolve_caller
-from ingest.errors import RecordRejected
-from ingest.events import Context, EventType
 from ingest.parsing import ParseContext
 from ingest.vendorkit import (
     Emitter,

@@ -6,14 +6,14 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from ingest.errors import NhiError, RecordRejected
-from ingest.events import Event
+from contract.errors import NhiError, RecordRejected
+from contract.events import Event
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.formats import AUTO, FORMATS
 from ingest.parsing import Format, ParseContext
-from ingest.rejects import Reject
 from ingest.secrets import scrub, scrub_text
 from ingest.sources import NOT_JSON, RawRecord
-from streams.settings import Settings
 
 RAW_LIMIT = 65536  # bytes of a rejected record kept in the reject row
 

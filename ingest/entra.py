@@ -33,8 +33,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.parsing import ParseContext
 from ingest.vendorkit import (
     Emitter,

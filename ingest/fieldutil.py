@@ -14,8 +14,8 @@ from typing import Any, ParamSpec
 
 from pydantic import ValidationError
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, stable_id
+from contract.errors import RecordRejected
+from contract.events import Event, stable_id
 from ingest.native import describe_validation_error, sniff_native
 
 P = ParamSpec("P")

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_str, build, looks_native
 from ingest.gcp_entry import Entry, delegation, is_service_account, last_segment
 from ingest.gcp_iam import lifecycle_events

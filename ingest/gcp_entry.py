@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ingest.events import Event, EventType
+from contract.events import Event, EventType
 from ingest.fieldutil import as_dict, as_int, as_list, as_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
 from ingest.timeparse import parse_time

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str
 from ingest.gcp_entry import Entry, after, caller_attrs
 from ingest.secrets import fingerprint, scrub

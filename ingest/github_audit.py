@@ -27,8 +27,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.parsing import ParseContext
 from ingest.vendorkit import Emitter, d, make_context, parse_time, record_hash, require_dict, s, truthy
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.events import Event
+from contract.events import Event
 from ingest.fieldutil import as_dict, as_int, as_str
 from ingest.gcp_entry import Entry
 from ingest.k8s_audit import audit_events, concerns_nhi

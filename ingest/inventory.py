@@ -31,14 +31,14 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from ingest.errors import NhiError
-from ingest.events import Event, EventType
+from contract.errors import NhiError
+from contract.events import Event, EventType
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.fieldutil import short_hash
 from ingest.native import describe_validation_error
-from ingest.rejects import Reject
 from ingest.secrets import scrub
 from ingest.timeparse import parse_time
-from streams.settings import Settings
 
 _LIST_KEYS = ("items", "inventory", "nhis", "identities", "leavers", "owners")
 _ALIASES = {

@@ -45,8 +45,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
 from ingest.k8s_objects import OBJECT_RESOURCES, object_events
 from ingest.k8s_request import Request, extras, sa_of

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, as_str
 from ingest.k8s_request import NODE_PREFIX, Request, normalize_key
 from ingest.secrets import fingerprint, scrub

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contract.errors import TransportError
+from contract.events import Event
+from contract.rejects import Reject
 from ingest.collect import Collector
-from ingest.errors import TransportError
-from ingest.events import Event
-from ingest.rejects import Reject
 from ingest.secrets import scrub_text
 from ingest.sources import RawRecord
 from streams.codec import encode_event, event_key

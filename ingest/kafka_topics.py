@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ingest.errors import ConfigError, TransportError
+from contract.errors import ConfigError, TransportError
 from streams.topics import Topics
 
 TOPIC_ALREADY_EXISTS = 36

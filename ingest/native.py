@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType, event_from_record
+from contract.errors import RecordRejected
+from contract.events import Event, EventType, event_from_record
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 

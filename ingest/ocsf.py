@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.fieldutil import as_dict, as_int, as_list, as_str, looks_native, no_time, one_event, record_id
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.parsing import ParseContext
 from ingest.vendorkit import Emitter, ci, d, dig, lst, make_context, parse_time, record_hash, require_dict, s
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.events import Event
-from streams.settings import Settings
+from contract.events import Event
+from contract.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ingest.errors import NhiError
+from contract.errors import NhiError
 
 NOT_JSON: Any = object()  # sentinel: the line did not decode as JSON
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.fieldutil import host_of, looks_native, one_event, record_id, short_hash
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub

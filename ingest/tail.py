@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest.errors import NhiError
+from contract.errors import NhiError
 from ingest.sources import RawRecord, _decode, _expand, read_path
 
 SKIP_SUFFIXES = (".tmp", ".part", "~", ".swp")

@@ -31,8 +31,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ingest.errors import RecordRejected
-from ingest.events import Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Context, Event, EventType
 from ingest.parsing import ParseContext
 from ingest.vendorkit import (
     Emitter,

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ingest.errors import RecordRejected
-from ingest.events import EMPTY_CONTEXT, Context, Event, EventType
+from contract.errors import RecordRejected
+from contract.events import EMPTY_CONTEXT, Context, Event, EventType
 from ingest.fieldutil import as_dict, as_list, new_event
 from ingest.native import describe_validation_error
 from ingest.parsing import ParseContext

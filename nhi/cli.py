@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from ingest.errors import NhiError
+from contract.errors import NhiError
 from nhi import (
     cmd_alerts,
     cmd_demo,

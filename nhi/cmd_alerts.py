@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import orjson
 
-from ingest.errors import ConfigError, StoreError
+from contract.errors import ConfigError, StoreError
 from ingest.kafka_config import bootstrap_from
 from nhi import console
 from nhi.common import add_db_argument

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from rich.table import Table
 
+from contract.errors import NhiError
+from contract.records import Finding
 from ingest.collect import Collector
-from ingest.errors import NhiError
 from ingest.sources import RawRecord
 from ingest.synthetic import generate, score
 from nhi import console
 from nhi.common import add_db_argument, open_store, settings_from
 from streams.embedded import EmbeddedPipeline, RunStats
-from streams.records import Finding
 
 DESCRIPTION = """\
 Generate a realistic synthetic organisation - Kubernetes service accounts, AWS roles, Vault

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from contract.compliance import FRAMEWORKS
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.timeargs import parse_when
 from queries.compliance.export import export_package
-from queries.compliance.frameworks import FRAMEWORKS
 from streams.alerts.suppress import ENV, Suppressor, load_rules
 
 HELP = "Write a compliance evidence package (controls, findings, inventory, report, manifest)."

@@ -9,8 +9,9 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from contract.errors import NhiError
+from contract.settings import load_settings
 from ingest.collect import Collector
-from ingest.errors import NhiError
 from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from ingest.kafka_producer import EventProducer, IngestStats, run_ingest
 from ingest.kafka_topics import ensure_topics
@@ -19,7 +20,6 @@ from ingest.tail import Tailer, tail_stdin
 from nhi import console
 from nhi.common import add_format_arguments, parse_options
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from streams.settings import load_settings
 from streams.topics import Topics
 
 # add_kafka_arguments/topics_from moved to nhi.kafka_args; still exported here for existing importers.

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ingest.errors import NhiError
-from ingest.events import Event
+from contract.errors import NhiError
+from contract.events import Event
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.inventory import load_inventory, load_leavers
-from ingest.rejects import Reject
 from nhi import console
 from nhi.common import add_db_argument, open_store, settings_from
 from streams.embedded import EmbeddedPipeline
-from streams.settings import Settings
 
 Loader = Callable[..., tuple[list[Event], list[Reject]]]
 

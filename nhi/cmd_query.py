@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ingest.errors import QueryError, StoreError
+from contract.errors import QueryError, StoreError
 from nhi.common import add_db_argument
 from queries.named import get_named, load_named_queries
 from queries.output import write_result

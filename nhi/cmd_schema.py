@@ -6,7 +6,7 @@ import argparse
 
 import orjson
 
-from ingest.events import json_schema
+from contract.events import json_schema
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 from nhi import console
 from store.store import Store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
+from contract.settings import Settings, load_settings
 from ingest.formats import format_names
 from store.store import Store
-from streams.settings import Settings, load_settings
 
 DEFAULT_DB = "./nhi-evidence.duckdb"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 from ingest.timeparse import parse_time
 
 _AGO = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[smhdw])$")

@@ -23,7 +23,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from store.readonly import QueryResult, run_query
 
 _HEADER = re.compile(r"^--\s?(?P<key>name|description|param):\s*(?P<value>.*)$")

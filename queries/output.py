@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from store.readonly import QueryResult
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")

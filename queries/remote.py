@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from store.query_wire import CONTENT_TYPE, QUERY_PATH, TOKEN_HEADER, decode_result, server_file
 from store.readonly import QueryResult
 

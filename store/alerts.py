@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
+from contract.records import Finding
 from store.store import Store
-from streams.records import Finding
 
 # first_seen comes from the findings table: a change row carries only its own (event) time.
 CHANGES_SQL = """

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingest.events import Event
-from ingest.rejects import Reject
-from streams.records import Finding, Snapshots, TrustChange
+from contract.events import Event
+from contract.records import Finding, Snapshots, TrustChange
+from contract.rejects import Reject
 
 # (consumer group, topic, partition) -> next offset to consume
 OffsetKey = tuple[str, str, int]

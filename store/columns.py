@@ -6,17 +6,16 @@ comprehension (instead of a dict per row) keeps it close to a raw orjson -> Arro
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from ingest.events import CONTEXT_FIELDS, Event
-from ingest.rejects import Reject
-from streams.records import CredentialRow, Finding, IdentityRow, TaskRow, TrustChange
+from contract.changes import change_time, content_hash, history_id
+from contract.events import CONTEXT_FIELDS, Event
+from contract.records import CredentialRow, Finding, IdentityRow, TaskRow, TrustChange
+from contract.rejects import Reject
 
 TS = pa.timestamp("us", tz="UTC")
 STR = pa.string()
@@ -38,10 +37,6 @@ def last_per_key(table: pa.Table, keys: Sequence[Hashable]) -> pa.Table:
 def _json(value: Any) -> str:
     # default=str: details/attrs are free-form; a stray Decimal or set must not fail the batch
     return orjson.dumps(value, default=str).decode()
-
-
-def _hash(*parts: str) -> str:
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 # Scalar columns of ``events``, in table order; context and attrs need conversion and come after.
@@ -77,7 +72,7 @@ def events_table(events: Sequence[Event]) -> pa.Table:
 
 
 def reject_id(r: Reject) -> str:
-    return _hash(r.raw, r.source, r.location or "")
+    return content_hash(r.raw, r.source, r.location or "")
 
 
 def rejects_table(rejects: Sequence[Reject]) -> pa.Table:
@@ -90,27 +85,6 @@ def rejects_table(rejects: Sequence[Reject]) -> pa.Table:
             "location": pa.array([r.location for r in rejects], STR),
             "received_at": pa.array([r.received_at for r in rejects], TS),
         }
-    )
-
-
-def change_time(f: Finding) -> datetime:
-    """When a finding change happened in event time: a close at its resolution, else its last evidence."""
-    if f.activity == "close" and f.resolved_at is not None:
-        return f.resolved_at
-    return f.last_seen
-
-
-def history_id(f: Finding, details: str) -> str:
-    return _hash(
-        f.finding_id,
-        f.activity,
-        f.status,
-        f.severity,
-        change_time(f).isoformat(),
-        f.summary,
-        f.reason,
-        details,
-        "\x1e".join(f.evidence),
     )
 
 

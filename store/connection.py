@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import StoreError
+from contract.errors import StoreError
 
 # DuckDB says e.g. 'Could not set lock on file "x": Conflicting lock is held in /usr/bin/python3 (PID 42)'.
 _LOCK_HOLDER = re.compile(r"held in (?P<prog>\S+) \(PID (?P<pid>\d+)\)")

@@ -24,19 +24,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.errors import StoreError, TransportError
+from contract.events import Event
+from contract.records import CredentialRow, Finding
+from contract.rejects import Reject
 from ingest.collect import RAW_LIMIT
-from ingest.errors import StoreError, TransportError
-from ingest.events import Event
 from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
 from ingest.kafka_topics import ensure_topics
-from ingest.rejects import Reject
 from ingest.secrets import scrub_text
 from store.batch import Batch
 from store.query_server import QueryServer
 from store.store import Store
 from store.writer import WriteStats
 from streams.codec import decode_entity, decode_event, decode_finding, decode_trust
-from streams.records import CredentialRow, Finding
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import StoreError
+from contract.errors import StoreError
 
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 

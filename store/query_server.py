@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from store.query_wire import CONTENT_TYPE, QUERY_PATH, TOKEN_HEADER, encode_result, write_server_file
 from store.readonly import execute_plan, friendly_error, plan_query
 

@@ -17,7 +17,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from store.readonly import QueryResult
 
 CONTENT_TYPE = "application/vnd.apache.arrow.stream"

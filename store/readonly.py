@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ingest.errors import QueryError, StoreError
+from contract.errors import QueryError, StoreError
 from store.connection import connect, describe_error
 from store.migrations import check_readable
 from store.sqlguard import check_read_only, to_dollar_params

@@ -11,7 +11,7 @@ import re
 
 import duckdb
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A ':' right after one of these is a slice bound (l[1:n], l[:n]) or a struct key ({'k':v}), not a parameter.

@@ -11,7 +11,7 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 
-from ingest.errors import StoreError
+from contract.errors import StoreError
 from store import chain
 from store import columns as C
 from store.batch import Batch

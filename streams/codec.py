@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ingest.events import Event
-from streams.records import CredentialRow, Factor, Finding, IdentityRow, TaskRow, TrustChange
+from contract.events import Event
+from contract.records import CredentialRow, Factor, Finding, IdentityRow, TaskRow, TrustChange
 
 
 def encode_event(event: Event) -> bytes:

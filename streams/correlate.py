@@ -6,10 +6,10 @@ call it, which is why the two give the same findings on the same input.
 
 from __future__ import annotations
 
-from ingest.events import Event
+from contract.events import Event
+from contract.records import Finding, TrustChange
+from contract.settings import Settings
 from streams.detectors import DETECTORS
-from streams.records import Finding, TrustChange
-from streams.settings import Settings
 from streams.state import NhiState, apply_facts, remember
 from streams.trust import update_trust
 

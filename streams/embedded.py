@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ingest.events import Event
-from ingest.rejects import Reject
+from contract.events import Event
+from contract.records import Finding
+from contract.rejects import Reject
+from contract.settings import Settings
 from store.batch import Batch
 from store.store import Store
 from streams.engine import Engine, EngineState, Output
-from streams.records import Finding
-from streams.settings import Settings
 
 STATE_NAME = "embedded"
 

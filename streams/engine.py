@@ -11,12 +11,12 @@ import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ingest.events import Event
+from contract.events import Event
+from contract.records import CredentialRow, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
+from contract.settings import Settings
 from streams.correlate import step
-from streams.records import CredentialRow, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
 from streams.reorder import ReorderBuffer
 from streams.resolver import KeyState, Resolver
-from streams.settings import Settings
 from streams.state import CredentialState, NhiState, TaskState
 
 STATE_FORMAT = 1

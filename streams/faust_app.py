@@ -31,11 +31,11 @@ from typing import Any
 
 import faust
 
+from contract.settings import Settings
 from ingest.kafka_topics import ensure_topics, replication_from_env
 from streams.judge import JudgeStage, Released
 from streams.kafka_partition import KeyPartitioner
 from streams.resolver import KeyState
-from streams.settings import Settings
 from streams.stages import Record, ResolveStage, RouteStage, Send, load_key_state
 from streams.stages import dump_key_state as _dump_key_state
 from streams.topics import Topics

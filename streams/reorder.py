@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ingest.events import TYPE_ORDER, Event
+from contract.events import TYPE_ORDER, Event
 
 # (time, type order, id, nhi, arrival seq, event); seq only separates exact duplicates
 _Item = tuple[float, int, str, str, int, Event]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
-from ingest.events import Event, EventType
+from contract.events import Event, EventType
 
 PARKED_CAP = 8  # terminal events kept per key; a task ends once, a credential is revoked once
 

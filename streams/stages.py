@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import TzInfo
 
-from ingest.events import Event
+from contract.events import Event
 from streams.codec import decode_event, encode_event
 from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_key
 from streams.topics import Topics

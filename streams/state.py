@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.events import Event, EventType
-from streams.records import Finding
+from contract.events import Event, EventType
+from contract.records import Finding
 
 DRIFT_IDENTITY_ATTRS = ("cluster", "namespace", "env", "region", "image")
 DRIFT_CREDENTIAL_ATTRS = ("pod_uid", "node", "instance", "ip")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.records import Factor, TrustChange
-from streams.settings import Settings
+from contract.records import Factor, TrustChange
+from contract.settings import Settings
 from streams.state import NhiState
 
 SEVERITY_DELTA = {"high": -20, "medium": -10, "low": -5}

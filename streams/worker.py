@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from contract.settings import Settings
 from streams.faust_app import Worker
-from streams.settings import Settings
 from streams.topics import Topics
 from streams.worker_stats import WorkerStats
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import orjson
 
-from ingest.events import event_from_record
+from contract.events import event_from_record
+from contract.records import Finding
+from contract.settings import Settings
 from store import Store
 from streams.alerts.context import NhiContext
 from streams.alerts.ocsf import Alert
 from streams.alerts.suppress import Suppression
 from streams.embedded import EmbeddedPipeline
-from streams.records import Finding
-from streams.settings import Settings
 from tests.scenario import rec
 from tests.test_engine_semantics import A, story
 

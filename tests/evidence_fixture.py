@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ingest.events import Context, Event, EventType
-from ingest.rejects import Reject
+from contract.events import Context, Event, EventType
+from contract.records import CredentialRow, Factor, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
+from contract.rejects import Reject
 from store import Batch, Store
-from streams.records import CredentialRow, Factor, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 A = "k8s:prod/payments/ledger"

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingest.events import Event, event_from_record
+from contract.events import Event, event_from_record
+from contract.records import Finding
+from contract.settings import Settings
 from streams.engine import Engine, EngineState, Output
-from streams.records import Finding
-from streams.settings import Settings
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.events import Event, event_from_record
+from contract.events import Event, event_from_record
+from contract.records import Snapshots
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
-from ingest.rejects import Reject
 from store import Batch, Store
 from streams.codec import encode_entity, encode_event, encode_finding, encode_trust, event_key
 from streams.engine import Engine, Output
-from streams.records import Snapshots
-from streams.settings import Settings
 from streams.topics import Topics
 from tests.kafka_helpers import produce
 from tests.test_engine_semantics import story

@@ -16,7 +16,7 @@ import orjson
 import pytest
 import yaml
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 from nhi.cli import main
 from streams.alerts.deliver_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.alerts.router import Router

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from contract.records import Finding, IdentityRow, TrustChange
 from streams.alerts.feed import AlertMaker
 from streams.alerts.kafka_source import IdentityCache, consume_findings
 from streams.alerts.live import LiveAlerts
 from streams.alerts.router import Router
 from streams.alerts.routing import parse_routing
 from streams.codec import encode_finding, encode_trust
-from streams.records import Finding, IdentityRow, TrustChange
 from streams.topics import Topics
 from tests.alert_helpers import T0, finding, read_jsonl
 from tests.kafka_fixtures import create_topic

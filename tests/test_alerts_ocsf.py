@@ -12,9 +12,9 @@ import orjson
 import pytest
 import yaml
 
-from ingest.errors import ConfigError, StoreError
+from contract.compliance import FRAMEWORKS, controls_for, markdown_table
+from contract.errors import ConfigError, StoreError
 from nhi.cli import main
-from queries.compliance.frameworks import FRAMEWORKS, controls_for, markdown_table
 from store import Store
 from streams.alerts.context import NhiContext, placement
 from streams.alerts.feed import StoreFeed

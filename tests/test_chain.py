@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from contract.records import TrustChange
 from nhi.cli import main
 from store import Batch, Store
 from store.chain import GENESIS
-from streams.records import TrustChange
 from tests.test_store import NHI, a_finding, at
 
 

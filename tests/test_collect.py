@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from contract.events import Event
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.events import Event
 from ingest.formats import FORMATS
 from ingest.parsing import Format, ParseContext
-from ingest.rejects import Reject
 from ingest.sources import RawRecord, read_lines, read_path
-from streams.settings import Settings
 from tests.real_datasets import datasets_dir
 
 ROOT = Path(__file__).resolve().parents[1]

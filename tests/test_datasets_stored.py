@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.rejects import Reject
 from ingest.sources import read_path
 from store.columns import events_table
-from streams.settings import Settings
 from tests.real_datasets import datasets_dir
 
 PINNED = Path(__file__).parent / "data" / "datasets_stored.json"

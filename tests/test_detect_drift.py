@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.settings import Settings
+from contract.settings import Settings
 from tests.scenario import final, play, rec, registered, summary
 
 NHI = "k8s:prod-eu-1/payments/ledger"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from streams.settings import Settings
+from contract.settings import Settings
 from tests.scenario import at, final, play, rec, registered, summary
 
 NHI = "k8s:prod/payments/ledger"

@@ -6,8 +6,8 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
+from contract.settings import SETTINGS_DOC, Settings, env_name
 from queries.named import load_named_queries
-from streams.settings import SETTINGS_DOC, Settings, env_name
 from tests.scenario import events, play
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

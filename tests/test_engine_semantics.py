@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.settings import Settings
 from streams.engine import EngineState
-from streams.settings import Settings
 from tests.scenario import final, play, rec, registered, summary
 
 A = "k8s:prod/payments/ledger"
@@ -144,7 +144,7 @@ def test_unresolvable_event_raises_nothing() -> None:
 
 
 def test_settings_from_environment() -> None:
-    from streams.settings import load_settings
+    from contract.settings import load_settings
 
     s = load_settings({"NHI_GRACE_S": "30", "NHI_LEARN_EVENTS": "5"})
     assert (s.grace_s, s.learn_events, s.max_overhang_s) == (30.0, 5, 900.0)
@@ -154,8 +154,8 @@ def test_settings_from_environment() -> None:
 def test_bad_setting_is_a_clear_error() -> None:
     import pytest
 
-    from ingest.errors import ConfigError
-    from streams.settings import load_settings
+    from contract.errors import ConfigError
+    from contract.settings import load_settings
 
     with pytest.raises(ConfigError, match="NHI_GRACE_S"):
         load_settings({"NHI_GRACE_S": "soon"})

@@ -13,8 +13,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from contract.compliance import FRAMEWORKS
 from nhi.cli import main
-from queries.compliance.frameworks import FRAMEWORKS
 from tests.alert_helpers import owner_assigned, replay
 from tests.test_engine_semantics import story
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import NhiError
-from ingest.events import EventType
+from contract.errors import NhiError
+from contract.events import EventType
 from ingest.inventory import load_inventory, load_leavers
 
 AS_OF = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 from ingest.kafka_config import bootstrap_from, client_options, compression_from_env, load_security
 
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from contract.events import Event, EventType, event_from_record, json_schema
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.events import Event, EventType, event_from_record, json_schema
-from ingest.rejects import Reject
 from ingest.sources import read_lines, read_path
-from streams.settings import Settings
 
 
 def parse(*lines: str) -> list[Event | Reject]:

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.cloudtrail import parse_cloudtrail, sniff_cloudtrail
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
 from ingest.vendorkit import parse_time
 from tests.vendor_datasets import JSONISH, ctx, data_file, data_files, dumped, line, mutate, run_auto
 

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.errors import RecordRejected
+from contract.events import Event
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.errors import RecordRejected
-from ingest.events import Event
 from ingest.formats import FORMATS
 from ingest.parsing import ParseContext
-from ingest.rejects import Reject
 from ingest.sources import NOT_JSON, read_path
-from streams.settings import Settings
 from tests.k8s_records import token_request
 from tests.real_datasets import dataset_files, dataset_line, datasets_dir
 from tests.test_parsers_spire_ocsf import API_LINE, CA_LINE, JWT_JSON, NOISE, api_activity, authentication

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.cloudtrail import sniff_cloudtrail
 from ingest.entra import parse_entra, sniff_entra
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
 from ingest.github_audit import parse_github_audit, sniff_github_audit
 from ingest.native import sniff_native
 from ingest.okta import parse_okta, sniff_okta

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
+from contract.settings import Settings
 from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
 from ingest.parsing import ParseContext
 from ingest.secrets import fingerprint
-from streams.settings import Settings
 from tests.real_datasets import dataset_line
 
 SETTINGS = Settings()

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
+from contract.settings import Settings
 from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.parsing import ParseContext
 from ingest.secrets import fingerprint
-from streams.settings import Settings
 from tests.k8s_records import PLANTED, k8s_request, token_request
 from tests.real_datasets import dataset_line
 

@@ -16,15 +16,15 @@ from typing import Any
 import orjson
 import pytest
 
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
 from ingest.ocsf import parse_ocsf, sniff_ocsf
 from ingest.parsing import ParseContext
-from ingest.rejects import Reject
 from ingest.sources import read_path
 from ingest.spire import parse_spire, sniff_spire
-from streams.settings import Settings
 
 CTX = ParseContext(Settings())
 

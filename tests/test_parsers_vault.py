@@ -13,8 +13,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.errors import RecordRejected
-from ingest.events import Event, EventType
+from contract.errors import RecordRejected
+from contract.events import Event, EventType
 from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
 from tests.vendor_datasets import JSONISH, VAULT_SAMPLE, ctx, data_files, dumped, local_line, mutate, run_auto
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.errors import QueryError, StoreError
+from contract.errors import QueryError, StoreError
 from queries.named import get_named, load_named_queries, parse_named_query, run_named
 from queries.output import render, write_result
 from store import Store

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.errors import QueryError
+from contract.errors import QueryError
 from queries.remote import run_remote
 from store import Store
 from store.query_server import QueryServer

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.errors import QueryError, StoreError
+from contract.errors import QueryError, StoreError
 from nhi.cmd_query import execute
 from queries.named import load_named_queries
 from queries.output import RENDERERS

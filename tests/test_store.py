@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ingest.errors import StoreError
-from ingest.events import Context, Event, EventType
-from ingest.rejects import Reject
+from contract.errors import StoreError
+from contract.events import Context, Event, EventType
+from contract.records import CredentialRow, Factor, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
+from contract.rejects import Reject
 from store import TABLES, Batch, Store
 from store.migrations import latest_version
-from streams.records import CredentialRow, Factor, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 NHI = "k8s:prod/payments/ledger"

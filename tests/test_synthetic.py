@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from ingest.events import Event, EventType, event_from_record
+from contract.changes import finding_id
+from contract.events import Event, EventType, event_from_record
+from contract.settings import Settings
 from ingest.synthetic import (
     BENIGN_KINDS,
     CONTEXT_DRIFT,
@@ -28,8 +30,6 @@ from ingest.synthetic import (
     minimum_identities,
     score,
 )
-from streams.records import finding_id
-from streams.settings import Settings
 
 IDENTITY_ATTRS = ("cluster", "namespace", "env", "region", "image")
 CREDENTIAL_ATTRS = ("pod_uid", "node", "instance", "ip")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import NhiError
+from contract.errors import NhiError
 from ingest.tail import Tailer
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from aiokafka.partitioner import murmur2
 
-from ingest.events import Event
+from contract.events import Event
+from contract.settings import Settings, load_settings
 from ingest.kafka_topics import ensure_topics
 from ingest.synthetic import generate
 from nhi.cli import main as nhi_main
 from store import Store
 from store.kafka_sink import run_sink
 from streams.faust_app import Worker
-from streams.settings import Settings, load_settings
 from streams.topics import Topics
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats

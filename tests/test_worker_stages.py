@@ -8,12 +8,12 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ingest.events import Event
+from contract.events import Event
+from contract.records import Finding, IdentityRow, TrustChange
+from contract.settings import Settings
 from streams.codec import decode_finding, decode_trust, encode_event, event_key
 from streams.judge import JudgeStage, load_nhi
-from streams.records import Finding, IdentityRow, TrustChange
 from streams.resolver import KeyState
-from streams.settings import Settings
 from streams.stages import Record, ResolveStage, RouteStage, Send, dump_key_state, load_key_state
 from streams.topics import Topics
 from tests.scenario import events, final, play, rec, registered

@@ -15,12 +15,12 @@ import orjson
 import pytest
 from hypothesis import strategies as st
 
+from contract.events import Event
+from contract.rejects import Reject
+from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.events import Event
 from ingest.parsing import ParseContext
-from ingest.rejects import Reject
 from ingest.sources import read_path
-from streams.settings import Settings
 from tests import real_datasets
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,11 +22,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ingest.events import Event
+from contract.events import Event
+from contract.records import Finding
 from nhi.cli import main as nhi_main
 from store import Store
 from streams.codec import decode_finding, encode_event, event_key
-from streams.records import Finding
 from streams.topics import Topics
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import produce, read_topics

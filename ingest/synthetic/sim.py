@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ingest.events import TYPE_ORDER
-from streams.settings import Settings
+from contract.events import TYPE_ORDER
+from contract.settings import Settings
 
 SEC = 1000
 MIN = 60 * SEC

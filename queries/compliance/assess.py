@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from queries.compliance.frameworks import Framework, controls_for, detectors_for
+from contract.compliance import Framework, controls_for, detectors_for
 
 
 @dataclass(slots=True)

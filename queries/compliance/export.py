@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ingest.errors import ConfigError
+from contract.compliance import FRAMEWORKS
+from contract.errors import ConfigError
 from queries.compliance.assess import assess
-from queries.compliance.frameworks import FRAMEWORKS
 from queries.compliance.package import write_manifest
 from queries.compliance.report import render_report
 from store.alerts import CHANGES_SQL, IDENTITIES_SQL

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20

@@ -8,9 +8,9 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from contract.compliance import Framework
 from queries.compliance.assess import ControlStatus
 from queries.compliance.charts import histogram, horizontal_bars, stacked_bars
-from queries.compliance.frameworks import Framework
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2937; margin: 24px 32px;

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from ingest.errors import TransportError
+from contract.errors import TransportError
+from contract.records import Finding
 from ingest.kafka_config import client_options
 from streams.alerts.context import NhiContext
 from streams.codec import decode_finding, decode_trust
-from streams.records import Finding
 from streams.topics import Topics
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from contract.records import Finding
 from store.alerts import record_suppressions
 from store.store import Store
 from streams.alerts.feed import AlertMaker, engine_lookup, suppression_records
@@ -16,7 +17,6 @@ from streams.alerts.ocsf import Alert
 from streams.alerts.router import DeliveryReport, Router
 from streams.alerts.suppress import Suppressor, load_rules
 from streams.embedded import EmbeddedPipeline
-from streams.records import Finding
 
 
 class LiveAlerts:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from contract.records import SEVERITY_RANK
 from streams.alerts.deliver_file import JsonlTransport
 from streams.alerts.deliver_syslog import SyslogTransport
 from streams.alerts.deliver_webhook import WebhookTransport
 from streams.alerts.ocsf import Alert, to_ocsf
 from streams.alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Webhook, load_routing
 from streams.alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
-from streams.records import SEVERITY_RANK
 
 
 def _globs(patterns: list[str] | None, value: str | None) -> bool:

@@ -36,9 +36,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ingest.errors import ConfigError
-from queries.compliance.frameworks import detector_names
-from streams.records import SEVERITY_RANK
+from contract.compliance import detector_names
+from contract.errors import ConfigError
+from contract.records import SEVERITY_RANK
 
 SeverityName = Literal["low", "medium", "high"]
 

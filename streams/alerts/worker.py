@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ingest.errors import TransportError
+from contract.errors import TransportError
 from streams.alerts.routing import Retry
 
 _STOP = object()

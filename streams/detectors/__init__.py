@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ingest.events import Event
+from contract.events import Event
+from contract.records import Finding
+from contract.settings import Settings
 from streams.detectors import drift, token_outlived, unowned
-from streams.records import Finding
-from streams.settings import Settings
 from streams.state import NhiState
 
 Detector = Callable[[Event, NhiState, Settings], list[Finding]]

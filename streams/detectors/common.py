@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ingest.events import Event
-from streams.records import SEVERITY_RANK, Finding, Severity, finding_id
+from contract.changes import finding_id
+from contract.events import Event
+from contract.records import SEVERITY_RANK, Finding, Severity
 from streams.state import NhiState
 
 

@@ -10,10 +10,10 @@
 
 from __future__ import annotations
 
-from ingest.events import EMPTY_CONTEXT, Event, EventType
+from contract.events import EMPTY_CONTEXT, Event, EventType
+from contract.records import Finding
+from contract.settings import Settings
 from streams.detectors.common import raise_finding, resolve_finding
-from streams.records import Finding
-from streams.settings import Settings
 from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
 
 DETECTOR = "context-drift"

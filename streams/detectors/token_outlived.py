@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
-from ingest.events import Event, EventType
+from contract.changes import finding_id
+from contract.events import Event, EventType
+from contract.records import Finding
+from contract.settings import Settings
 from streams.detectors.common import human_duration, raise_finding, resolve_finding
-from streams.records import Finding, finding_id
-from streams.settings import Settings
 from streams.state import NhiState
 
 DETECTOR = "token-outlived-task"

@@ -7,10 +7,11 @@ active owner is registered.
 
 from __future__ import annotations
 
-from ingest.events import Event, EventType
+from contract.changes import finding_id
+from contract.events import Event, EventType
+from contract.records import Finding, Severity
+from contract.settings import Settings
 from streams.detectors.common import raise_finding, resolve_finding
-from streams.records import Finding, Severity, finding_id
-from streams.settings import Settings
 from streams.state import NhiState
 
 DETECTOR = "unowned-actor"

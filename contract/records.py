@@ -6,7 +6,6 @@ dict the store and the Kafka topics use.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -16,12 +15,6 @@ FindingStatus = Literal["open", "resolved"]
 Activity = Literal["create", "update", "close"]
 
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
-
-
-def finding_id(detector: str, nhi: str, *key: str | None) -> str:
-    """Deterministic: the same cause on the same input always gets the same id."""
-    raw = "\x1f".join([detector, nhi, *(k or "" for k in key)])
-    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 
-from ingest.errors import ConfigError
+from contract.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,14 +38,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.report import row
 from contract.events import event_from_record
 from contract.settings import Settings
-from ingest.kafka_topics import ensure_topics
 from ingest.synthetic import generate
-from store.kafka_sink import SinkBatch, run_sink
 from store.raw_load import raw_insert_seconds
-from streams.codec import encode_event, event_key
 from streams.faust_app import Worker, take_floor
-from streams.topics import Topics
 from streams.worker import run_worker
+from transport.admin import ensure_topics
+from transport.codec import encode_event, event_key
+from transport.sink import SinkBatch, run_sink
+from transport.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8

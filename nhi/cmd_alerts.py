@@ -12,7 +12,6 @@ from collections.abc import Callable
 import orjson
 
 from contract.errors import ConfigError, StoreError
-from ingest.kafka_config import bootstrap_from
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.timeargs import parse_when
@@ -21,7 +20,8 @@ from streams.alerts.live import LiveAlerts
 from streams.alerts.ocsf import Alert, to_ocsf, to_text
 from streams.alerts.router import DeliveryReport, Router
 from streams.alerts.suppress import ENV, Suppressor, load_rules
-from streams.topics import topics_from_env
+from transport.config import bootstrap_from
+from transport.topics import topics_from_env
 
 HELP = "Print (or deliver) findings as OCSF 1.8 Detection Finding alerts, from the store or Kafka."
 DESCRIPTION = f"""\
@@ -131,7 +131,8 @@ def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppress
 
 
 def _from_kafka(args: argparse.Namespace, live: LiveAlerts) -> None:
-    from streams.alerts.kafka_source import IdentityCache, consume_findings
+    from streams.alerts.kafka_source import IdentityCache
+    from transport.findings_feed import consume_findings
 
     if args.follow or args.since:
         raise ConfigError(
@@ -150,7 +151,7 @@ def _from_kafka(args: argparse.Namespace, live: LiveAlerts) -> None:
             topics_from_env(),
             args.group,
             live.on_finding,
-            identities=cache,
+            on_identity=cache.remember,
             pending=lambda: live.pending,
             stop=stop,
             final_drain_s=args.drain,

@@ -12,15 +12,15 @@ from pathlib import Path
 from contract.errors import NhiError
 from contract.settings import load_settings
 from ingest.collect import Collector
-from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
-from ingest.kafka_producer import EventProducer, IngestStats, run_ingest
-from ingest.kafka_topics import ensure_topics
 from ingest.sources import RawRecord, read_inputs
 from ingest.tail import Tailer, tail_stdin
 from nhi import console
 from nhi.common import add_format_arguments, parse_options
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from streams.topics import Topics
+from transport.admin import ensure_topics
+from transport.config import bootstrap_from, client_options, compression_from_env
+from transport.producer import EventProducer, IngestStats, run_ingest
+from transport.topics import Topics
 
 # add_kafka_arguments/topics_from moved to nhi.kafka_args; still exported here for existing importers.
 __all__ = ["add_kafka_arguments", "add_parser", "print_counts", "run", "topics_from"]

@@ -100,10 +100,10 @@ def _runner(loader: Loader) -> Callable[[argparse.Namespace], int]:
 
 
 async def _produce(bootstrap: str, settings: Settings, events: list[Event], rejects: list[Reject]) -> None:
-    from ingest.kafka_config import client_options
-    from ingest.kafka_producer import EventProducer
-    from ingest.kafka_topics import ensure_topics
-    from streams.topics import topics_from_env
+    from transport.admin import ensure_topics
+    from transport.config import client_options
+    from transport.producer import EventProducer
+    from transport.topics import topics_from_env
 
     topics = topics_from_env()
     options = client_options()

@@ -7,15 +7,15 @@ import asyncio
 import os
 
 from contract.settings import load_settings
-from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from nhi import console
 from nhi.cmd_sink import query_port
 from nhi.cmd_worker import add_worker_arguments, configure_logging, install_stop, print_stats
 from nhi.common import add_db_argument
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from store.kafka_sink import SinkStats, run_sink
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
+from transport.config import bootstrap_from, client_options, compression_from_env
+from transport.sink import SinkStats, run_sink
 
 HELP = "Run the stream worker and the DuckDB sink together (one machine)."
 DESCRIPTION = """\

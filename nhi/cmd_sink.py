@@ -9,11 +9,11 @@ import signal
 
 from contract.errors import ConfigError
 from contract.settings import load_settings
-from ingest.kafka_config import bootstrap_from, client_options
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.kafka_args import add_kafka_arguments, topics_from
-from store.kafka_sink import SinkStats, run_sink
+from transport.config import bootstrap_from, client_options
+from transport.sink import SinkStats, run_sink
 
 HELP = "Consume events, rejects, findings and trust from Kafka into the DuckDB store (exactly once)."
 DESCRIPTION = """\

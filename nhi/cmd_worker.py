@@ -10,11 +10,11 @@ import signal
 import sys
 
 from contract.settings import load_settings
-from ingest.kafka_config import bootstrap_from, client_options, compression_from_env
 from nhi import console
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
+from transport.config import bootstrap_from, client_options, compression_from_env
 
 HELP = "Run the stream worker: events -> per-NHI detectors -> findings and trust topics."
 DESCRIPTION = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streams.topics import Topics, topics_from_env
+from transport.topics import Topics, topics_from_env
 
 
 def add_kafka_arguments(p: argparse.ArgumentParser) -> None:

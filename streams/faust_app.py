@@ -32,14 +32,14 @@ from typing import Any
 import faust
 
 from contract.settings import Settings
-from ingest.kafka_topics import ensure_topics, replication_from_env
 from streams.judge import JudgeStage, Released
-from streams.kafka_partition import KeyPartitioner
 from streams.resolver import KeyState
 from streams.stages import Record, ResolveStage, RouteStage, Send, load_key_state
 from streams.stages import dump_key_state as _dump_key_state
-from streams.topics import Topics
 from streams.worker_stats import WorkerStats, default_app_id
+from transport.admin import ensure_topics, replication_from_env
+from transport.partitioner import KeyPartitioner
+from transport.topics import Topics
 
 log = logging.getLogger("nhi.worker")
 
@@ -354,7 +354,7 @@ def _app(app_id: str, bootstrap: str, datadir: str, partitions: int, **conf: Any
 
 
 def _credentials(options: Mapping[str, Any]) -> Any:
-    """ingest.kafka_config.client_options (aiokafka keywords) -> faust broker credentials."""
+    """transport.config.client_options (aiokafka keywords) -> faust broker credentials."""
     protocol = options.get("security_protocol", "PLAINTEXT")
     ctx = options.get("ssl_context")
     if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):

@@ -33,13 +33,13 @@ from pydantic import ValidationError
 
 from contract.records import IdentityRow, TrustChange
 from contract.settings import Settings
-from streams.codec import decode_event, encode_entity, encode_finding, encode_trust
 from streams.correlate import step
 from streams.engine import credential_row, identity_row, task_row
 from streams.reorder import ReorderBuffer
 from streams.stages import STATE_FORMAT, Record, Send, dump_state
 from streams.state import NhiState
-from streams.topics import Topics
+from transport.codec import decode_event, encode_entity, encode_finding, encode_trust
+from transport.topics import Topics
 
 
 @dataclass(slots=True)

@@ -33,9 +33,9 @@ from pydantic import ValidationError
 from pydantic_core import TzInfo
 
 from contract.events import Event
-from streams.codec import decode_event, encode_event
 from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_key
-from streams.topics import Topics
+from transport.codec import decode_event, encode_event
+from transport.topics import Topics
 
 STATE_FORMAT = 1
 # (key, NHI) index ops sent recently; repeats are skipped (a re-sent op would be a no-op anyway)

@@ -9,8 +9,8 @@ from typing import Any
 
 from contract.settings import Settings
 from streams.faust_app import Worker
-from streams.topics import Topics
 from streams.worker_stats import WorkerStats
+from transport.topics import Topics
 
 
 async def run_worker(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.topics import Topics
+from transport.topics import Topics
 
 
 def default_app_id(topics: Topics) -> str:

@@ -15,13 +15,13 @@ from contract.events import Event, event_from_record
 from contract.records import Snapshots
 from contract.rejects import Reject
 from contract.settings import Settings
-from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
 from store import Batch, Store
-from streams.codec import encode_entity, encode_event, encode_finding, encode_trust, event_key
 from streams.engine import Engine, Output
-from streams.topics import Topics
 from tests.kafka_helpers import produce
 from tests.test_engine_semantics import story
+from transport.codec import encode_entity, encode_event, encode_finding, encode_trust, event_key
+from transport.dlq import H_LOCATION, H_REASON, H_SOURCE
+from transport.topics import Topics
 
 # Table -> columns that differ between two stores by design: when a row was written, and the hash
 # chain links (store/chain.py), which follow each store's insertion order.

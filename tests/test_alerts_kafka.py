@@ -10,14 +10,15 @@ from aiokafka import AIOKafkaProducer
 
 from contract.records import Finding, IdentityRow, TrustChange
 from streams.alerts.feed import AlertMaker
-from streams.alerts.kafka_source import IdentityCache, consume_findings
+from streams.alerts.kafka_source import IdentityCache
 from streams.alerts.live import LiveAlerts
 from streams.alerts.router import Router
 from streams.alerts.routing import parse_routing
-from streams.codec import encode_finding, encode_trust
-from streams.topics import Topics
 from tests.alert_helpers import T0, finding, read_jsonl
 from tests.kafka_fixtures import create_topic
+from transport.codec import encode_finding, encode_trust
+from transport.findings_feed import consume_findings
+from transport.topics import Topics
 
 
 def test_findings_topic_alerts_are_routed_with_owners_from_the_trust_topic(
@@ -59,7 +60,7 @@ def test_findings_topic_alerts_are_routed_with_owners_from_the_trust_topic(
                 topics,
                 unique_name("g"),
                 handle,
-                identities=cache,
+                on_identity=cache.remember,
                 pending=lambda: live.pending,
                 stop=stop,
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from streams.codec import (
+from tests.scenario import events, play
+from tests.test_engine_semantics import story
+from transport.codec import (
     decode_entity,
     decode_event,
     decode_finding,
@@ -13,8 +15,6 @@ from streams.codec import (
     encode_trust,
     event_key,
 )
-from tests.scenario import events, play
-from tests.test_engine_semantics import story
 
 
 def test_events_round_trip_and_keys() -> None:

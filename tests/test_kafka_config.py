@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contract.errors import ConfigError
-from ingest.kafka_config import bootstrap_from, client_options, compression_from_env, load_security
+from transport.config import bootstrap_from, client_options, compression_from_env, load_security
 
 
 def test_plaintext_by_default() -> None:

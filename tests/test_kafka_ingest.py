@@ -17,13 +17,13 @@ import pytest
 from contract.events import Event
 from contract.settings import load_settings
 from ingest.collect import Collector
-from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
 from ingest.sources import read_inputs
 from nhi.cli import main
-from streams.codec import decode_event, event_key
-from streams.topics import Topics
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import Msg, read_topics
+from transport.codec import decode_event, event_key
+from transport.dlq import H_LOCATION, H_REASON, H_SOURCE
+from transport.topics import Topics
 
 pytestmark = pytest.mark.kafka
 

@@ -16,12 +16,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ingest.kafka_topics import ensure_topics
 from queries.remote import run_remote
 from store import Store
-from store.kafka_sink import SinkBatch, SinkStats, run_sink
 from store.query_wire import server_file
-from streams.topics import Topics
 from tests.kafka_fixtures import REPO_ROOT
 from tests.sink_data import (
     Record,
@@ -32,6 +29,9 @@ from tests.sink_data import (
     stored_offsets,
     table_rows,
 )
+from transport.admin import ensure_topics
+from transport.sink import SinkBatch, SinkStats, run_sink
+from transport.topics import Topics
 
 pytestmark = pytest.mark.kafka
 

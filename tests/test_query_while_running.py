@@ -20,9 +20,9 @@ from queries.output import RENDERERS
 from queries.remote import run_remote
 from store.query_wire import server_file
 from store.readonly import QueryResult, run_query
-from streams.topics import Topics
 from tests.kafka_fixtures import REPO_ROOT
 from tests.sink_data import dataset, produce_records
+from transport.topics import Topics
 
 pytestmark = pytest.mark.kafka
 

@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ingest.kafka_topics import ensure_topics
 from ingest.synthetic import generate
-from streams.topics import Topics
 from tests.kafka_fixtures import BROKER_SCRIPT, REPO_ROOT
 from tests.kafka_helpers import read_topics
 from tests.scenario import events
@@ -33,6 +31,8 @@ from tests.worker_harness import (
     wait_done,
     write_jsonl,
 )
+from transport.admin import ensure_topics
+from transport.topics import Topics
 
 pytestmark = pytest.mark.kafka
 

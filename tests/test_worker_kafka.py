@@ -17,13 +17,10 @@ from aiokafka.partitioner import murmur2
 
 from contract.events import Event
 from contract.settings import Settings, load_settings
-from ingest.kafka_topics import ensure_topics
 from ingest.synthetic import generate
 from nhi.cli import main as nhi_main
 from store import Store
-from store.kafka_sink import run_sink
 from streams.faust_app import Worker
-from streams.topics import Topics
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats
 from tests.kafka_helpers import produce, read_topics
@@ -40,6 +37,9 @@ from tests.worker_harness import (
     wait_done,
     write_jsonl,
 )
+from transport.admin import ensure_topics
+from transport.sink import run_sink
+from transport.topics import Topics
 
 pytestmark = pytest.mark.kafka
 

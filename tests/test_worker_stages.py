@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from contract.events import Event
 from contract.records import Finding, IdentityRow, TrustChange
 from contract.settings import Settings
-from streams.codec import decode_finding, decode_trust, encode_event, event_key
 from streams.judge import JudgeStage, load_nhi
 from streams.resolver import KeyState
 from streams.stages import Record, ResolveStage, RouteStage, Send, dump_key_state, load_key_state
-from streams.topics import Topics
 from tests.scenario import events, final, play, rec, registered
 from tests.test_engine_semantics import A, story
+from transport.codec import decode_finding, decode_trust, encode_event, event_key
+from transport.topics import Topics
 
 T = Topics(prefix="x.", partitions=4)
 

@@ -26,10 +26,10 @@ from contract.events import Event
 from contract.records import Finding
 from nhi.cli import main as nhi_main
 from store import Store
-from streams.codec import decode_finding, encode_event, event_key
-from streams.topics import Topics
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import produce, read_topics
+from transport.codec import decode_finding, encode_event, event_key
+from transport.topics import Topics
 
 HANG_GUARD_S = 240.0  # only a guard against a hung pipeline: no test asserts on durations
 

@@ -21,15 +21,10 @@ from contract.errors import TransportError
 from contract.events import Event
 from contract.rejects import Reject
 from ingest.collect import Collector
-from ingest.secrets import scrub_text
 from ingest.sources import RawRecord
-from streams.codec import encode_event, event_key
-from streams.topics import Topics
-
-# DLQ headers: what the sink turns back into a rejects row.
-H_REASON = "nhi-error-reason"
-H_SOURCE = "nhi-error-source"
-H_LOCATION = "nhi-error-location"
+from transport.codec import encode_event, event_key
+from transport.dlq import dlq_headers
+from transport.topics import Topics
 
 SEND_WINDOW = 2000  # futures awaited together: bounds memory and how late a broker error is seen
 CHUNK = 500  # items the reader thread hands over at once
@@ -43,14 +38,6 @@ class IngestStats:
     rejects: int = 0
     sent: int = 0  # acknowledged by the broker (events + rejects)
     seconds: float = 0.0
-
-
-def dlq_headers(r: Reject, fingerprint_key: str) -> list[tuple[str, bytes]]:
-    # The reason can quote a value of the record (pydantic's "got ..."): scrub it like the raw text.
-    headers = [(H_REASON, scrub_text(r.reason, fingerprint_key).encode()), (H_SOURCE, r.source.encode())]
-    if r.location is not None:
-        headers.append((H_LOCATION, r.location.encode()))
-    return headers
 
 
 class EventProducer:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contract.errors import ConfigError, TransportError
-from streams.topics import Topics
+from transport.topics import Topics
 
 TOPIC_ALREADY_EXISTS = 36
 # -1 = the broker's default.replication.factor (CreateTopics v4+, Kafka >= 2.4).

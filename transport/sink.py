@@ -21,7 +21,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from contract.errors import StoreError, TransportError
@@ -29,15 +28,15 @@ from contract.events import Event
 from contract.records import CredentialRow, Finding
 from contract.rejects import Reject
 from ingest.collect import RAW_LIMIT
-from ingest.kafka_producer import H_LOCATION, H_REASON, H_SOURCE
-from ingest.kafka_topics import ensure_topics
 from ingest.secrets import scrub_text
 from store.batch import Batch
 from store.query_server import QueryServer
 from store.store import Store
 from store.writer import WriteStats
-from streams.codec import decode_entity, decode_event, decode_finding, decode_trust
-from streams.topics import Topics
+from transport.admin import ensure_topics
+from transport.codec import decode_entity, decode_event, decode_finding, decode_trust
+from transport.dlq import received_at, reject_from_dlq
+from transport.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +69,6 @@ class SinkStats:
     new_events: int = 0  # rows actually inserted (the rest were already stored)
     query_address: tuple[str, int] | None = None
     by_topic: dict[str, int] = field(default_factory=dict)
-
-
-def _header(record: Any, name: str) -> str | None:
-    for key, value in record.headers or ():
-        if key == name:
-            return bytes(value).decode("utf-8", "replace")
-    return None
-
-
-def _received(record: Any) -> datetime:
-    # The broker timestamp: deterministic across re-deliveries, unlike "now".
-    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
 
 
 class _Decoder:
@@ -124,13 +111,7 @@ class _Decoder:
         return f"{topic}/{record.partition}@{record.offset}"
 
     def _dlq(self, topic: str, record: Any) -> Reject:
-        return Reject(
-            raw=(record.value or b"").decode("utf-8", "replace"),  # scrubbed by the collector already
-            reason=_header(record, H_REASON) or "rejected by a collector (no reason header)",
-            source=_header(record, H_SOURCE) or "unknown",
-            location=_header(record, H_LOCATION) or self._location(topic, record),
-            received_at=_received(record),
-        )
+        return reject_from_dlq(record, self._location(topic, record))
 
     def _undecodable(self, topic: str, record: Any, exc: Exception) -> Reject:
         text = scrub_text((record.value or b"").decode("utf-8", "replace"), self.key)
@@ -142,7 +123,7 @@ class _Decoder:
             reason=reason[:2000],
             source=f"kafka:{topic}",
             location=self._location(topic, record),
-            received_at=_received(record),
+            received_at=received_at(record),
         )
 
 

@@ -19,9 +19,9 @@ from bench.report import row
 from contract.settings import Settings
 from ingest.collect import Collector
 from ingest.sources import read_lines
-from ingest.synthetic import generate
 from store.store import Store
 from streams.embedded import EmbeddedPipeline
+from synthetic import generate
 
 
 def make_lines(identities: int) -> list[bytes]:

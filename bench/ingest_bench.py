@@ -28,7 +28,7 @@ from ingest.fieldutil import new_event, record_id
 from ingest.formats import FORMATS
 from ingest.parsing import Format, ParseContext
 from ingest.sources import read_lines
-from ingest.synthetic import generate
+from synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"

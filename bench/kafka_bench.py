@@ -38,10 +38,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.report import row
 from contract.events import event_from_record
 from contract.settings import Settings
-from ingest.synthetic import generate
 from store.raw_load import raw_insert_seconds
 from streams.faust_app import Worker, take_floor
 from streams.worker import run_worker
+from synthetic import generate
 from transport.admin import ensure_topics
 from transport.codec import encode_event, event_key
 from transport.sink import SinkBatch, run_sink

@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 import orjson
 
+from alerts.feed import AlertMaker, StoreFeed
+from alerts.live import LiveAlerts
+from alerts.ocsf import Alert, to_ocsf, to_text
+from alerts.router import DeliveryReport, Router
+from alerts.suppress import ENV, Suppressor, load_rules
 from contract.errors import ConfigError, StoreError
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.timeargs import parse_when
-from streams.alerts.feed import AlertMaker, StoreFeed
-from streams.alerts.live import LiveAlerts
-from streams.alerts.ocsf import Alert, to_ocsf, to_text
-from streams.alerts.router import DeliveryReport, Router
-from streams.alerts.suppress import ENV, Suppressor, load_rules
 from transport.config import bootstrap_from
 from transport.topics import topics_from_env
 
@@ -131,7 +131,7 @@ def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppress
 
 
 def _from_kafka(args: argparse.Namespace, live: LiveAlerts) -> None:
-    from streams.alerts.kafka_source import IdentityCache
+    from alerts.kafka_source import IdentityCache
     from transport.findings_feed import consume_findings
 
     if args.follow or args.since:

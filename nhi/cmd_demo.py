@@ -12,10 +12,10 @@ from contract.errors import NhiError
 from contract.records import Finding
 from ingest.collect import Collector
 from ingest.sources import RawRecord
-from ingest.synthetic import generate, score
 from nhi import console
 from nhi.common import add_db_argument, open_store, settings_from
 from streams.embedded import EmbeddedPipeline, RunStats
+from synthetic import generate, score
 
 DESCRIPTION = """\
 Generate a realistic synthetic organisation - Kubernetes service accounts, AWS roles, Vault

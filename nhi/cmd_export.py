@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from alerts.suppress import ENV, Suppressor, load_rules
 from contract.compliance import FRAMEWORKS
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.timeargs import parse_when
 from queries.compliance.export import export_package
-from streams.alerts.suppress import ENV, Suppressor, load_rules
 
 HELP = "Write a compliance evidence package (controls, findings, inventory, report, manifest)."
 DESCRIPTION = f"""\

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from alerts.live import replay_alerts
 from ingest.collect import Collector
 from ingest.sources import read_inputs
 from nhi import console
 from nhi.common import add_db_argument, add_format_arguments, open_store, parse_options, settings_from
-from streams.alerts.live import replay_alerts
 from streams.embedded import EmbeddedPipeline, RunStats
 
 HELP = "Run the embedded pipeline over log files (or - for stdin) and store the evidence."

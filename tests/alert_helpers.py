@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
+from alerts.context import NhiContext
+from alerts.ocsf import Alert
+from alerts.suppress import Suppression
 from contract.events import event_from_record
 from contract.records import Finding
 from contract.settings import Settings
 from store import Store
-from streams.alerts.context import NhiContext
-from streams.alerts.ocsf import Alert
-from streams.alerts.suppress import Suppression
 from streams.embedded import EmbeddedPipeline
 from tests.scenario import rec
 from tests.test_engine_semantics import A, story

@@ -16,11 +16,11 @@ import orjson
 import pytest
 import yaml
 
+from alerts.deliver_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from alerts.router import Router
+from alerts.routing import parse_routing
 from contract.errors import ConfigError
 from nhi.cli import main
-from streams.alerts.deliver_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from streams.alerts.router import Router
-from streams.alerts.routing import parse_routing
 from tests.alert_helpers import alert, finding, read_jsonl, story_store
 
 KEY = "s3cret-for-tests"

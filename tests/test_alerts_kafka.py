@@ -8,12 +8,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from alerts.feed import AlertMaker
+from alerts.kafka_source import IdentityCache
+from alerts.live import LiveAlerts
+from alerts.router import Router
+from alerts.routing import parse_routing
 from contract.records import Finding, IdentityRow, TrustChange
-from streams.alerts.feed import AlertMaker
-from streams.alerts.kafka_source import IdentityCache
-from streams.alerts.live import LiveAlerts
-from streams.alerts.router import Router
-from streams.alerts.routing import parse_routing
 from tests.alert_helpers import T0, finding, read_jsonl
 from tests.kafka_fixtures import create_topic
 from transport.codec import encode_finding, encode_trust

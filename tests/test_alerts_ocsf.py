@@ -12,14 +12,14 @@ import orjson
 import pytest
 import yaml
 
+from alerts.context import NhiContext, placement
+from alerts.feed import StoreFeed
+from alerts.ocsf import to_ocsf
+from alerts.suppress import Suppressor, parse_rules
 from contract.compliance import FRAMEWORKS, controls_for, markdown_table
 from contract.errors import ConfigError, StoreError
 from nhi.cli import main
 from store import Store
-from streams.alerts.context import NhiContext, placement
-from streams.alerts.feed import StoreFeed
-from streams.alerts.ocsf import to_ocsf
-from streams.alerts.suppress import Suppressor, parse_rules
 from tests.alert_helpers import T0, alert, finding, owner_assigned, replay, story_store
 from tests.test_engine_semantics import A, story
 

@@ -18,7 +18,7 @@ import pytest
 from contract.changes import finding_id
 from contract.events import Event, EventType, event_from_record
 from contract.settings import Settings
-from ingest.synthetic import (
+from synthetic import (
     BENIGN_KINDS,
     CONTEXT_DRIFT,
     DETECTORS,
@@ -72,7 +72,7 @@ def test_different_seed_gives_different_records(org: SyntheticOrg) -> None:
 def test_independent_of_hash_randomisation(org: SyntheticOrg) -> None:
     # Set iteration order changes with PYTHONHASHSEED; the output must not depend on it.
     code = (
-        "import hashlib, orjson; from ingest.synthetic import generate; "
+        "import hashlib, orjson; from synthetic import generate; "
         "print(hashlib.sha256(b'\\n'.join(orjson.dumps(r) for r in generate().records)).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ingest.synthetic import generate
+from synthetic import generate
 from tests.kafka_fixtures import BROKER_SCRIPT, REPO_ROOT
 from tests.kafka_helpers import read_topics
 from tests.scenario import events

@@ -17,12 +17,12 @@ from aiokafka.partitioner import murmur2
 
 from contract.events import Event
 from contract.settings import Settings, load_settings
-from ingest.synthetic import generate
 from nhi.cli import main as nhi_main
 from store import Store
 from streams.faust_app import Worker
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats
+from synthetic import generate
 from tests.kafka_helpers import produce, read_topics
 from tests.scenario import events, rec
 from tests.test_engine_semantics import A, B, story

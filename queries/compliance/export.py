@@ -24,6 +24,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from alerts.context import product_version
+from alerts.feed import StoreFeed
+from alerts.ocsf import to_ocsf
+from alerts.suppress import Suppressor
 from contract.compliance import FRAMEWORKS
 from contract.errors import ConfigError
 from queries.compliance.assess import assess
@@ -32,10 +36,6 @@ from queries.compliance.report import render_report
 from store.alerts import CHANGES_SQL, IDENTITIES_SQL
 from store.readonly import run_query
 from store.store import Store
-from streams.alerts.context import product_version
-from streams.alerts.feed import StoreFeed
-from streams.alerts.ocsf import to_ocsf
-from streams.alerts.suppress import Suppressor
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 END = datetime(9999, 12, 31, tzinfo=UTC)

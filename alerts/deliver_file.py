@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import orjson
 
-from streams.alerts.worker import DeliveryError
+from alerts.worker import DeliveryError
 
 
 class JsonlTransport:

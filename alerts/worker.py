@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from alerts.routing import Retry
 from contract.errors import TransportError
-from streams.alerts.routing import Retry
 
 _STOP = object()
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from streams.alerts.context import product_version
-from streams.alerts.worker import DeliveryError
+from alerts.context import product_version
+from alerts.worker import DeliveryError
 
 SIGNATURE_HEADER = "X-NHI-Signature"
 TIMESTAMP_HEADER = "X-NHI-Timestamp"

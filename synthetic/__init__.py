@@ -13,7 +13,7 @@ HR feed, ground truth), ``org`` (assembly) and ``model`` (result types and scori
 
 from __future__ import annotations
 
-from ingest.synthetic.model import (
+from synthetic.model import (
     CONTEXT_DRIFT,
     DETECTORS,
     TOKEN_OUTLIVED_TASK,
@@ -24,8 +24,8 @@ from ingest.synthetic.model import (
     SyntheticOrg,
     score,
 )
-from ingest.synthetic.org import DEFAULT_START, generate, minimum_identities
-from ingest.synthetic.stories import BENIGN_KINDS
+from synthetic.org import DEFAULT_START, generate, minimum_identities
+from synthetic.stories import BENIGN_KINDS
 
 __all__ = [
     "BENIGN_KINDS",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, EndPolicy, Sim, Task
-from ingest.synthetic.world import World
+from synthetic.names import NamePool
+from synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, EndPolicy, Sim, Task
+from synthetic.world import World
 
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2")
 ALL_REGIONS = (*REGIONS, "eu-central-1", "ap-northeast-1", "ap-south-1")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.synthetic import agents, aws, ci, k8s, spiffe, vault
-from ingest.synthetic.model import UNOWNED_ACTOR
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import MIN, Actor, Sim
-from ingest.synthetic.world import World
+from synthetic import agents, aws, ci, k8s, spiffe, vault
+from synthetic.model import UNOWNED_ACTOR
+from synthetic.names import NamePool
+from synthetic.sim import MIN, Actor, Sim
+from synthetic.world import World
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ingest.synthetic.model import CONTEXT_DRIFT, TOKEN_OUTLIVED_TASK, Benign, Expected
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import CREDENTIAL_ATTRS, MIN, SEC, Action, Actor, Ctx, Sim, Task
+from synthetic.model import CONTEXT_DRIFT, TOKEN_OUTLIVED_TASK, Benign, Expected
+from synthetic.names import NamePool
+from synthetic.sim import CREDENTIAL_ATTRS, MIN, SEC, Action, Actor, Ctx, Sim, Task
 
 _KEEP = object()  # sentinel: "register with the actor's own owner"
 

@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from alerts.context import NhiContext, with_placement
+from alerts.ocsf import Alert, change_uid
+from alerts.suppress import Suppressor
 from contract.errors import StoreError
 from contract.records import Finding
 from store.alerts import SuppressionRecord, finding_changes, identities, record_suppressions
 from store.store import Store
-from streams.alerts.context import NhiContext, with_placement
-from streams.alerts.ocsf import Alert, change_uid
-from streams.alerts.suppress import Suppressor
 from streams.state import NhiState
 
 ContextLookup = Callable[[str], NhiContext]

@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
+from alerts.context import NhiContext, product_version
+from alerts.suppress import Suppression
 from contract.changes import change_time, history_id
 from contract.compliance import FRAMEWORKS, RULES, controls_for
 from contract.records import Finding
-from streams.alerts.context import NhiContext, product_version
-from streams.alerts.suppress import Suppression
 
 OCSF_VERSION = "1.8.0"
 CLASS_UID = 2004

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, EndPolicy, Sim, Task
-from ingest.synthetic.world import World
+from synthetic.names import NamePool
+from synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, EndPolicy, Sim, Task
+from synthetic.world import World
 
 ACCOUNTS = {"prod": "111122223333", "staging": "444455556666", "data": "777788889999"}
 REGIONS = {"prod": ("us-east-1", "eu-west-1"), "staging": ("eu-west-1",), "data": ("us-east-1", "us-west-2")}

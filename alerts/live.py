@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from alerts.feed import AlertMaker, engine_lookup, suppression_records
+from alerts.ocsf import Alert
+from alerts.router import DeliveryReport, Router
+from alerts.suppress import Suppressor, load_rules
 from contract.records import Finding
 from store.alerts import record_suppressions
 from store.store import Store
-from streams.alerts.feed import AlertMaker, engine_lookup, suppression_records
-from streams.alerts.ocsf import Alert
-from streams.alerts.router import DeliveryReport, Router
-from streams.alerts.suppress import Suppressor, load_rules
 from streams.embedded import EmbeddedPipeline
 
 

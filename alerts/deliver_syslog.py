@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from streams.alerts.worker import DeliveryError
+from alerts.worker import DeliveryError
 
 SYSLOG_SEVERITY = {"high": 3, "medium": 4, "low": 5}
 CLOSED = 6

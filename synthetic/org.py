@@ -6,11 +6,11 @@ import gc
 from collections import Counter
 from datetime import UTC, datetime
 
-from ingest.synthetic.model import DETECTORS, SyntheticOrg
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import HOUR, MAX_LATE, Actor, Sim
-from ingest.synthetic.stories import INCIDENTS, KINDS, LOOK_ALIKES, normal
-from ingest.synthetic.world import World
+from synthetic.model import DETECTORS, SyntheticOrg
+from synthetic.names import NamePool
+from synthetic.sim import HOUR, MAX_LATE, Actor, Sim
+from synthetic.stories import INCIDENTS, KINDS, LOOK_ALIKES, normal
+from synthetic.world import World
 
 DEFAULT_START = datetime(2026, 5, 4, tzinfo=UTC)
 MIN_HOURS = 6.0  # stories place incidents at fractions of the day; shorter days squeeze them out

@@ -29,9 +29,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alerts.context import NhiContext
 from contract.errors import ConfigError
 from contract.records import Finding
-from streams.alerts.context import NhiContext
 
 ENV = "NHI_SUPPRESSIONS"
 

@@ -7,10 +7,10 @@ between credentials of one identity, never within one credential.
 
 from __future__ import annotations
 
-from ingest.synthetic.k8s import CLUSTERS
-from ingest.synthetic.names import SERVICES, TEAMS, NamePool
-from ingest.synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, Sim
-from ingest.synthetic.world import World
+from synthetic.k8s import CLUSTERS
+from synthetic.names import SERVICES, TEAMS, NamePool
+from synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, Sim
+from synthetic.world import World
 
 TRUST_DOMAIN = "example.org"
 SVID = CredSpec("spiffe-x509-svid", HOUR, 30 * MIN, True, "x509-serial:")

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from alerts.deliver_file import JsonlTransport
+from alerts.deliver_syslog import SyslogTransport
+from alerts.deliver_webhook import WebhookTransport
+from alerts.ocsf import Alert, to_ocsf
+from alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Webhook, load_routing
+from alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
 from contract.records import SEVERITY_RANK
-from streams.alerts.deliver_file import JsonlTransport
-from streams.alerts.deliver_syslog import SyslogTransport
-from streams.alerts.deliver_webhook import WebhookTransport
-from streams.alerts.ocsf import Alert, to_ocsf
-from streams.alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Webhook, load_routing
-from streams.alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
 
 
 def _globs(patterns: list[str] | None, value: str | None) -> bool:

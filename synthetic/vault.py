@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import HOUR, MIN, SEC, Actor, CredSpec, Ctx, EndPolicy, Sim, Task
-from ingest.synthetic.world import World
+from synthetic.names import NamePool
+from synthetic.sim import HOUR, MIN, SEC, Actor, CredSpec, Ctx, EndPolicy, Sim, Task
+from synthetic.world import World
 
 REGIONS = ("eu-west-1", "us-east-1")
 

@@ -8,9 +8,9 @@ context is declared by attested evidence before anything else happens.
 
 from __future__ import annotations
 
-from ingest.synthetic.names import NamePool
-from ingest.synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, Sim, Task
-from ingest.synthetic.world import World
+from synthetic.names import NamePool
+from synthetic.sim import HOUR, MIN, SEC, Actor, Cred, CredSpec, Ctx, Sim, Task
+from synthetic.world import World
 
 ORG = "example-org"
 GITHUB_TOKEN = CredSpec("github-app-installation-token", HOUR, None, False, "ghs-fp:", p_leave=1.0)

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from alerts.context import NhiContext
 from contract.records import IdentityRow
-from streams.alerts.context import NhiContext
 
 
 class IdentityCache:

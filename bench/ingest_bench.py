@@ -24,10 +24,10 @@ from contract.events import Event, EventType
 from contract.rejects import Reject
 from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.fieldutil import new_event, record_id
 from ingest.formats import FORMATS
 from ingest.parsing import Format, ParseContext
 from ingest.sources import read_lines
+from ingest.toolkit.build import new_event, record_hash
 from synthetic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def _floor(fmt: str, lines: list[bytes], counts: list[int]) -> float:
     def parse(value: object, ctx: ParseContext) -> list[Event]:
         # Native records that carry their own id need no hash.
         given = value.get("id") if isinstance(value, dict) else None
-        basis = given if isinstance(given, str) and given else record_id(value)
+        basis = given if isinstance(given, str) and given else record_hash(value)
         return [new_event({**_FLOOR_FIELDS, "id": basis}) for _ in range(next(per_record))]
 
     collector = Collector(fmt, Settings())

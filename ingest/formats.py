@@ -5,17 +5,17 @@
 
 from __future__ import annotations
 
-from ingest.cloudtrail import parse_cloudtrail, sniff_cloudtrail
-from ingest.entra import parse_entra, sniff_entra
-from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
-from ingest.github_audit import parse_github_audit, sniff_github_audit
-from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
-from ingest.native import parse_native, sniff_native
-from ingest.ocsf import parse_ocsf, sniff_ocsf
-from ingest.okta import parse_okta, sniff_okta
+from ingest.parsers.cloudtrail import parse_cloudtrail, sniff_cloudtrail
+from ingest.parsers.entra import parse_entra, sniff_entra
+from ingest.parsers.gcp_audit import parse_gcp_audit, sniff_gcp_audit
+from ingest.parsers.github_audit import parse_github_audit, sniff_github_audit
+from ingest.parsers.k8s_audit import parse_k8s_audit, sniff_k8s_audit
+from ingest.parsers.native import parse_native, sniff_native
+from ingest.parsers.ocsf import parse_ocsf, sniff_ocsf
+from ingest.parsers.okta import parse_okta, sniff_okta
+from ingest.parsers.spire import parse_spire, sniff_spire
+from ingest.parsers.vault_audit import parse_vault_audit, sniff_vault_audit
 from ingest.parsing import Format
-from ingest.spire import parse_spire, sniff_spire
-from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
 
 FORMATS: dict[str, Format] = {
     "native": Format(

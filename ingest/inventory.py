@@ -35,10 +35,9 @@ from contract.errors import NhiError
 from contract.events import Event, EventType
 from contract.rejects import Reject
 from contract.settings import Settings
-from ingest.fieldutil import short_hash
-from ingest.native import describe_validation_error
 from ingest.secrets import scrub
-from ingest.timeparse import parse_time
+from ingest.toolkit.build import describe_validation_error, short_hash
+from ingest.toolkit.times import parse_time
 
 _LIST_KEYS = ("items", "inventory", "nhis", "identities", "leavers", "owners")
 _ALIASES = {

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from contract.errors import ConfigError
-from ingest.timeparse import parse_time
+from ingest.toolkit.times import parse_time
 
 _AGO = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -49,7 +49,12 @@ def stored_form(path: Path) -> dict[str, Any]:
         ).hexdigest()
         for row in rows
     }
-    return {"events": digests, "rejects": {r.location: r.reason for r in rejects}}
+    # Locations relative to the datasets folder: the pin must hold wherever the checkout lives.
+    root = f"{path.parent}/"
+    return {
+        "events": digests,
+        "rejects": {(r.location or "").replace(root, "", 1): r.reason for r in rejects},
+    }
 
 
 def test_every_real_file_stores_what_it_stored_before() -> None:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
-from ingest.cloudtrail import parse_cloudtrail, sniff_cloudtrail
-from ingest.vendorkit import parse_time
+from ingest.parsers.cloudtrail import parse_cloudtrail, sniff_cloudtrail
+from ingest.toolkit.times import parse_time
 from tests.vendor_datasets import JSONISH, ctx, data_file, data_files, dumped, line, mutate, run_auto
 
 DOCS = "cloudtrail/awsdocs-iam-user-guide-examples.jsonl"

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
-from ingest.cloudtrail import sniff_cloudtrail
-from ingest.entra import parse_entra, sniff_entra
-from ingest.github_audit import parse_github_audit, sniff_github_audit
-from ingest.native import sniff_native
-from ingest.okta import parse_okta, sniff_okta
+from ingest.parsers.cloudtrail import sniff_cloudtrail
+from ingest.parsers.entra import parse_entra, sniff_entra
+from ingest.parsers.github_audit import parse_github_audit, sniff_github_audit
+from ingest.parsers.native import sniff_native
+from ingest.parsers.okta import parse_okta, sniff_okta
+from ingest.parsers.vault_audit import sniff_vault_audit
 from ingest.parsing import ParseContext
-from ingest.vault_audit import sniff_vault_audit
 from tests.vendor_datasets import (
     JSONISH,
     VAULT_SAMPLE,
@@ -682,7 +682,7 @@ def test_every_file_replays_through_auto(folder: str) -> None:
     ],
 )
 def test_free_text_secrets_beyond_quoted_pairs(text: str, kept: bool) -> None:
-    from ingest.vendorkit import scrub_free
+    from ingest.secrets import scrub_free
 
     out = scrub_free(text, "k")
     assert (out == text) is kept, out

@@ -1,17 +1,13 @@
 """The collectors' shortcuts give what the general code gives: secret scrubbing that skips text
-with no trigger word, case-insensitive lookups through a per-key-set cache, and RFC 3339 times
-read by datetime.fromisoformat."""
+with no trigger word, and case-insensitive lookups through a per-key-set cache (times: tests/test_times.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
-
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import timeparse, vendorkit
 from ingest.secrets import _scrub_all, quiet, scrub_all, scrub_free, scrub_text
+from ingest.toolkit.fields import ci
 
 KEY = "test-key"
 
@@ -80,44 +76,8 @@ def test_case_insensitive_lookup_reads_the_record_at_hand() -> None:
     # Two records with one key set share the cached lower-cased map; each answers with its own value.
     first = {"EventName": "A", "eventTime": "t1"}
     second = {"EventName": "B", "eventTime": "t2"}
-    assert vendorkit.ci(first, "eventName") == "A"
-    assert vendorkit.ci(second, "eventName") == "B"
-    assert vendorkit.ci({"eventname": "C"}, "eventName") == "C"
-    assert vendorkit.ci(second, "missing") is None
-    assert vendorkit.ci({}, "eventName") is None
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
-        ("2024-05-01T10:00:00.1234567Z", datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)),
-        ("2024-05-01 10:00:00.38", datetime(2024, 5, 1, 10, 0, 0, 380000, tzinfo=UTC)),
-        ("2024-05-01T15:30:00+05:30", datetime(2024, 5, 1, 10, tzinfo=UTC)),
-        ("2024-05-01T24:00:00Z", None),
-        ("2024-02-30T00:00:00Z", None),
-    ],
-)
-def test_vendor_times_are_utc(text: str, expected: datetime | None) -> None:
-    parsed = vendorkit.parse_time(text)
-    assert parsed == expected
-    assert parsed is None or parsed.tzinfo is UTC
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
-        ("2024-05-01T10:00:00.123456789Z", datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)),
-        ("2024-05-01T10:00:00z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
-        ("2024-05-01 10:00:00.279921000", datetime(2024, 5, 1, 10, 0, 0, 279921, tzinfo=UTC)),
-        ("2024-05-01T12:00:00+0200", datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))),
-        ("2024-05-01 10:00:00 UTC", datetime(2024, 5, 1, 10, tzinfo=UTC)),
-        ("2024-05-01T25:00:00Z", None),
-    ],
-)
-def test_timeparse_fast_and_general_paths(text: str, expected: datetime | None) -> None:
-    parsed = timeparse.parse_time(text)
-    assert parsed == expected
-    if parsed is not None and expected is not None:
-        assert parsed.utcoffset() == expected.utcoffset()
+    assert ci(first, "eventName") == "A"
+    assert ci(second, "eventName") == "B"
+    assert ci({"eventname": "C"}, "eventName") == "C"
+    assert ci(second, "missing") is None
+    assert ci({}, "eventName") is None

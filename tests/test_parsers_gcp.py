@@ -11,7 +11,7 @@ import pytest
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
 from contract.settings import Settings
-from ingest.gcp_audit import parse_gcp_audit, sniff_gcp_audit
+from ingest.parsers.gcp_audit import parse_gcp_audit, sniff_gcp_audit
 from ingest.parsing import ParseContext
 from ingest.secrets import fingerprint
 from tests.real_datasets import dataset_line

@@ -12,7 +12,7 @@ import pytest
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
 from contract.settings import Settings
-from ingest.k8s_audit import parse_k8s_audit, sniff_k8s_audit
+from ingest.parsers.k8s_audit import parse_k8s_audit, sniff_k8s_audit
 from ingest.parsing import ParseContext
 from ingest.secrets import fingerprint
 from tests.k8s_records import PLANTED, k8s_request, token_request

@@ -21,10 +21,10 @@ from contract.events import Event, EventType
 from contract.rejects import Reject
 from contract.settings import Settings
 from ingest.collect import Collector
-from ingest.ocsf import parse_ocsf, sniff_ocsf
+from ingest.parsers.ocsf import parse_ocsf, sniff_ocsf
+from ingest.parsers.spire import parse_spire, sniff_spire
 from ingest.parsing import ParseContext
 from ingest.sources import read_path
-from ingest.spire import parse_spire, sniff_spire
 
 CTX = ParseContext(Settings())
 

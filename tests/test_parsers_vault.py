@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
-from ingest.vault_audit import parse_vault_audit, sniff_vault_audit
+from ingest.parsers.vault_audit import parse_vault_audit, sniff_vault_audit
 from tests.vendor_datasets import JSONISH, VAULT_SAMPLE, ctx, data_files, dumped, local_line, mutate, run_auto
 
 ACC_APPROLE = "hmac-sha256:dc5e35ab64deea6f50b5839ee1df295ecca69a176d4da5e6144d256337c63657"

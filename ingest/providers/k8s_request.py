@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from contract.events import Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_str, first_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
-from ingest.timeparse import parse_time
+from ingest.toolkit.build import new_event, no_time, record_hash
+from ingest.toolkit.fields import as_dict, as_int, first_text, text
+from ingest.toolkit.times import parse_time
 
 SOURCE = "k8s-audit"
 SA_PREFIX = "system:serviceaccount:"
@@ -27,7 +28,7 @@ def normalize_key(key: str) -> str:
 def extras(user: dict[str, Any]) -> dict[str, str]:
     # normalize_key's test inlined: real apiserver keys (nearly all) need no call.
     return {
-        (normalize_key(k) if "_slash_" in k else k): first_str(v)
+        (normalize_key(k) if "_slash_" in k else k): first_text(v) or ""
         for k, v in as_dict(user.get("extra")).items()
         if isinstance(k, str)
     }
@@ -82,13 +83,13 @@ class Request:
     ) -> None:
         self.ev, self.ctx, self.cluster, self.source = ev, ctx, cluster, source
         ref = as_dict(ev.get("objectRef"))
-        self.audit_id = as_str(ev.get("auditID"))
-        self.verb = as_str(ev.get("verb")).lower()
-        self.resource = as_str(ref.get("resource"))
-        self.subresource = as_str(ref.get("subresource"))
-        self.namespace = as_str(ref.get("namespace"))
-        self.name = as_str(ref.get("name"))
-        self.username = as_str(as_dict(ev.get("user")).get("username"))
+        self.audit_id = text(ev.get("auditID")) or ""
+        self.verb = (text(ev.get("verb")) or "").lower()
+        self.resource = text(ref.get("resource")) or ""
+        self.subresource = text(ref.get("subresource")) or ""
+        self.namespace = text(ref.get("namespace")) or ""
+        self.name = text(ref.get("name")) or ""
+        self.username = text(as_dict(ev.get("user")).get("username")) or ""
         # GKE entries carry no user.extra: an absent credential id says nothing about legacy tokens.
         self.extras_known = extras_known
         self.time_fields = "requestReceivedTimestamp / stageTimestamp / timestamp"
@@ -120,7 +121,7 @@ class Request:
 
     @property
     def user_agent(self) -> str | None:
-        return as_str(self.ev.get("userAgent")) or None
+        return text(self.ev.get("userAgent")) or None
 
     @property
     def base_id(self) -> str:
@@ -128,7 +129,7 @@ class Request:
         if self.audit_id:
             return self.audit_id
         if not self._record_id:
-            self._record_id = record_id(self.ev)
+            self._record_id = record_hash(self.ev)
         return self._record_id
 
     @property
@@ -137,13 +138,13 @@ class Request:
         code = self.code
         if code is not None:
             return code < 400
-        return as_str(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision")) != "forbid"
+        return text(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision")) != "forbid"
 
     @property
     def outcome(self) -> str | None:
         code = self.code
         if code is None:
-            decision = as_str(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision"))
+            decision = text(as_dict(self.ev.get("annotations")).get("authorization.k8s.io/decision"))
             return "failure" if decision == "forbid" else None
         return "failure" if code >= 400 else "success"
 

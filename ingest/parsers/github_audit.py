@@ -30,7 +30,9 @@ from typing import Any
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
 from ingest.parsing import ParseContext
-from ingest.vendorkit import Emitter, d, make_context, parse_time, record_hash, require_dict, s, truthy
+from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
+from ingest.toolkit.fields import as_dict, text, truthy
+from ingest.toolkit.times import parse_time
 
 SOURCE = "github-audit"
 
@@ -46,7 +48,7 @@ Who = tuple[str, bool, str | None]  # nhi, is a person, credential
 
 def parse_github_audit(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
-    action = s(rec.get("action"))
+    action = text(rec.get("action"))
     if action is None:
         raise RecordRejected("GitHub audit entry has no action")
     time = None
@@ -56,23 +58,23 @@ def parse_github_audit(record: Any, ctx: ParseContext) -> list[Event]:
             break
     if time is None:
         raise RecordRejected(f"GitHub {action}: no usable timestamp ({', '.join(_TIME_KEYS)})")
-    em = Emitter(SOURCE, ctx, "gh:" + record_hash(rec))
-    repo = s(rec.get("repo")) or s(rec.get("repository"))
+    em = Emitter(SOURCE, ctx, "gh:" + record_hash(rec, 12))
+    repo = text(rec.get("repo")) or text(rec.get("repository"))
     context = make_context(
         em.key,
         ip=rec.get("actor_ip"),
         user_agent=rec.get("user_agent"),
-        region=s(d(rec.get("actor_location")).get("country_code")),
+        region=text(as_dict(rec.get("actor_location")).get("country_code")),
     )
     who = _who(rec, repo)
-    actor = s(rec.get("actor"))
+    actor = text(rec.get("actor"))
     attrs = {
         "actor": actor,
-        "org": s(rec.get("org")),
-        "programmatic_access_type": s(rec.get("programmatic_access_type")),
-        "oauth_application_id": s(rec.get("oauth_application_id")),
+        "org": text(rec.get("org")),
+        "programmatic_access_type": text(rec.get("programmatic_access_type")),
+        "oauth_application_id": text(rec.get("oauth_application_id")),
     }
-    run = s(rec.get("workflow_run_id"))
+    run = text(rec.get("workflow_run_id"))
     task = f"ci:run/{repo}/{run}" if repo and run and action.startswith("workflows.") else None
     if who is not None and (not action.startswith("workflows.") or rec.get("programmatic_access_type")):
         em.emit(
@@ -83,7 +85,7 @@ def parse_github_audit(record: Any, ctx: ParseContext) -> list[Event]:
             credential=who[2],
             task=task,
             action=action,
-            resource=repo or s(rec.get("org")),
+            resource=repo or text(rec.get("org")),
             outcome="success",  # the audit log records actions that happened
             context=context,
             attrs=attrs,
@@ -109,10 +111,10 @@ def _bot(actor: str | None, rec: dict[str, Any]) -> str | None:
 
 
 def _who(rec: dict[str, Any], repo: str | None) -> Who | None:
-    actor = s(rec.get("actor"))
-    token = s(rec.get("token_id")) or s(rec.get("hashed_token"))
-    access = (s(rec.get("programmatic_access_type")) or "").lower().replace("_", " ")
-    integration = s(rec.get("integration"))
+    actor = text(rec.get("actor"))
+    token = text(rec.get("token_id")) or text(rec.get("hashed_token"))
+    access = (text(rec.get("programmatic_access_type")) or "").lower().replace("_", " ")
+    integration = text(rec.get("integration"))
     bot = _bot(actor, rec)
     if integration:
         return f"github:app/{integration}", False, token
@@ -135,9 +137,9 @@ def _who(rec: dict[str, Any], repo: str | None) -> Who | None:
 
 
 def _key_id(rec: dict[str, Any]) -> str | None:
-    data = d(rec.get("data"))
+    data = as_dict(rec.get("data"))
     for key in _KEY_FIELDS:
-        found = s(rec.get(key)) or s(data.get(key))
+        found = text(rec.get(key)) or text(data.get(key))
         if found:
             return found
     return None
@@ -158,9 +160,13 @@ def _effects(
     created = verb in ("create", "access_granted", "add")
     removed = verb in ("destroy", "delete", "remove", "revoke", "access_revoked")
     changed = {**attrs, "changed_by": who[0] if who else None}
-    owner_login = s(rec.get("user")) or s(rec.get("actor"))
+    owner_login = text(rec.get("user")) or text(rec.get("actor"))
     if family in ("personal_access_token", "oauth_access", "oauth_authorization") and (created or removed):
-        token = s(rec.get("token_id")) or s(d(rec.get("data")).get("token_id")) or s(rec.get("hashed_token"))
+        token = (
+            text(rec.get("token_id"))
+            or text(as_dict(rec.get("data")).get("token_id"))
+            or text(rec.get("hashed_token"))
+        )
         if token and owner_login:
             kind = "pat" if family == "personal_access_token" else "oauth"
             nhi = f"github:{kind}/{owner_login}/{token}"
@@ -216,12 +222,12 @@ def _effects(
             if not human:
                 em.emit(EventType.IDENTITY_DELETED, time, "deleted", nhi=nhi, attrs=changed)
     elif family == "integration_installation" and (created or removed):
-        app = s(rec.get("integration")) or s(rec.get("name"))
+        app = text(rec.get("integration")) or text(rec.get("name"))
         if app is None:
             return
         nhi = f"github:app/{app}"
         if created:
-            owner = s(rec.get("actor"))
+            owner = text(rec.get("actor"))
             em.emit(
                 EventType.IDENTITY_REGISTERED,
                 time,
@@ -236,9 +242,9 @@ def _effects(
         bot = who[0] if who and not who[1] else None
         extra = {
             **attrs,
-            "workflow": s(rec.get("name")),
-            "event": s(rec.get("event")),
-            "head_branch": s(rec.get("head_branch")),
+            "workflow": text(rec.get("name")),
+            "event": text(rec.get("event")),
+            "head_branch": text(rec.get("head_branch")),
         }
         if verb == "created_workflow_run":
             start = parse_time(rec.get("started_at")) or time
@@ -253,5 +259,5 @@ def _effects(
                 "ended",
                 nhi=bot,
                 task=task,
-                attrs={**extra, "conclusion": s(rec.get("conclusion"))},
+                attrs={**extra, "conclusion": text(rec.get("conclusion"))},
             )

@@ -34,10 +34,11 @@ from typing import Any
 
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, looks_native, no_time, one_event, record_id
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
-from ingest.timeparse import parse_time
+from ingest.toolkit.build import looks_native, no_time, one_event, record_hash
+from ingest.toolkit.fields import as_dict, as_int, as_list, text
+from ingest.toolkit.times import parse_time
 
 SOURCE = "ocsf"
 AUTHENTICATION = 3002
@@ -86,10 +87,10 @@ def sniff_ocsf(value: Any) -> bool:
 def is_machine(user: dict[str, Any]) -> bool:
     if as_int(user.get("type_id")) == SYSTEM_USER_TYPE:
         return True
-    kind = as_str(user.get("type")).lower().replace(" ", "").replace("_", "").replace("-", "")
+    kind = (text(user.get("type")) or "").lower().replace(" ", "").replace("_", "").replace("-", "")
     if kind in _MACHINE_TYPES:
         return True
-    ids = (as_str(user.get("uid")), as_str(user.get("name")))
+    ids = (text(user.get("uid")), text(user.get("name")))
     return any(i.startswith(_MACHINE_ID_PREFIXES) or i.endswith(_MACHINE_ID_SUFFIXES) for i in ids if i)
 
 
@@ -112,9 +113,9 @@ def _subject(value: dict[str, Any], cls: int) -> tuple[dict[str, Any], dict[str,
 
 def _context(value: dict[str, Any]) -> Context:
     return Context(
-        region=as_str(as_dict(value.get("cloud")).get("region")) or None,
-        ip=as_str(as_dict(value.get("src_endpoint")).get("ip")) or None,
-        user_agent=as_str(as_dict(value.get("http_request")).get("user_agent")) or None,
+        region=text(as_dict(value.get("cloud")).get("region")) or None,
+        ip=text(as_dict(value.get("src_endpoint")).get("ip")) or None,
+        user_agent=text(as_dict(value.get("http_request")).get("user_agent")) or None,
     )
 
 
@@ -122,13 +123,13 @@ def _attrs(
     value: dict[str, Any], cls: int, user: dict[str, Any], metadata: dict[str, Any], key: str
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = {"ocsf_class": cls}
-    user_type = as_str(user.get("type"))
+    user_type = text(user.get("type"))
     if user_type:
         attrs["user_type"] = scrub(user_type, key)
-    product = as_str(as_dict(metadata.get("product")).get("name"))
+    product = text(as_dict(metadata.get("product")).get("name"))
     if product:
         attrs["product"] = scrub(product, key)
-    activity = as_str(value.get("activity_name"))
+    activity = text(value.get("activity_name"))
     if activity:
         attrs["activity"] = scrub(activity, key)
     return attrs
@@ -144,15 +145,15 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     user, session = subject
     if not user or not is_machine(user):
         return []
-    who = as_str(user.get("uid")) or as_str(user.get("name"))
+    who = text(user.get("uid")) or text(user.get("name"))
     if not who:
         return []
     when = parse_time(value.get("time")) or parse_time(value.get("time_dt"))
     if when is None:
         raise no_time("OCSF event", "time / time_dt")
     metadata = as_dict(value.get("metadata"))
-    base = as_str(metadata.get("uid")) or record_id(value)
-    session_id = as_str(session.get("uid")) or as_str(session.get("credential_uid"))
+    base = text(metadata.get("uid")) or record_hash(value)
+    session_id = text(session.get("uid")) or text(session.get("credential_uid"))
     attrs = _attrs(value, cls, user, metadata, ctx.settings.fingerprint_key)
     fields: dict[str, Any] = {
         "time": when,
@@ -162,7 +163,7 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
         "attrs": attrs,
     }
     outcome = _outcome(value)
-    credential = session_id or as_str(user.get("credential_uid")) or None
+    credential = session_id or text(user.get("credential_uid")) or None
     if cls == API_ACTIVITY:
         kind = _api_activity(value, fields, credential, outcome)
     else:
@@ -180,9 +181,9 @@ def _api_activity(
     fields["type"] = EventType.CREDENTIAL_USED
     fields["credential"] = credential
     fields["action"] = (
-        as_str(as_dict(value.get("api")).get("operation")) or as_str(value.get("activity_name")) or None
+        text(as_dict(value.get("api")).get("operation")) or text(value.get("activity_name")) or None
     )
-    fields["resource"] = as_str(first.get("uid")) or as_str(first.get("name")) or None
+    fields["resource"] = text(first.get("uid")) or text(first.get("name")) or None
     fields["outcome"] = outcome
     return "used"
 
@@ -191,13 +192,13 @@ def _authentication(
     value: dict[str, Any],
     session: dict[str, Any],
     fields: dict[str, Any],
-    session_id: str,
+    session_id: str | None,
     credential: str | None,
     outcome: str | None,
 ) -> str:
     """Fills ``fields`` with the issuance, revocation or use of a logon; returns the id's kind."""
     activity = as_int(value.get("activity_id"))
-    protocol = as_str(value.get("auth_protocol"))
+    protocol = text(value.get("auth_protocol"))
     if protocol:
         fields["attrs"]["auth_protocol"] = protocol
     if outcome == "success" and activity in _ISSUING and session_id:
@@ -213,8 +214,6 @@ def _authentication(
         return "revoked"
     fields["type"] = EventType.CREDENTIAL_USED
     fields["credential"] = credential
-    fields["action"] = as_str(value.get("activity_name")) or (
-        "logon" if activity == _LOGON else "authenticate"
-    )
+    fields["action"] = text(value.get("activity_name")) or ("logon" if activity == _LOGON else "authenticate")
     fields["outcome"] = outcome
     return "used"

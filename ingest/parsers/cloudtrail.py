@@ -4,7 +4,7 @@ One record yields the caller's ``credential.used`` (when an identity made the ca
 call did to identities: STS issuance, access keys created / deactivated / deleted, users and roles
 created, tagged with an owner, deleted. A failed call (``errorCode``) did nothing but the use.
 People (root, console sessions, IAM Identity Center and SAML sessions) are kept as
-``aws:<account>:human/<name>`` with ``attrs.principal_kind = "human"``; see ingest/aws_principal.py.
+``aws:<account>:human/<name>`` with ``attrs.principal_kind = "human"``; see ingest/providers/aws_principal.py.
 """
 
 from __future__ import annotations
@@ -14,21 +14,17 @@ from typing import Any
 
 from contract.errors import RecordRejected
 from contract.events import Context, EventType
-from ingest.aws_principal import Principal, human_session, instance_of, parse_role_arn, resolve_caller
 from ingest.parsing import ParseContext
-from ingest.vendorkit import (
-    Emitter,
-    add_seconds,
-    ci,
-    d,
-    lst,
-    make_context,
-    parse_time,
-    record_hash,
-    require_dict,
-    require_time,
-    s,
+from ingest.providers.aws_principal import (
+    Principal,
+    human_session,
+    instance_of,
+    parse_role_arn,
+    resolve_caller,
 )
+from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
+from ingest.toolkit.fields import as_dict, as_list, ci, text
+from ingest.toolkit.times import add_seconds, parse_time, require_time
 
 SOURCE = "cloudtrail"
 
@@ -81,14 +77,14 @@ def parse_cloudtrail(record: Any, ctx: ParseContext) -> list[Any]:
     rec = require_dict(record, SOURCE)
     if isinstance(rec.get("detail"), dict) and "CloudTrail" in str(rec.get("detail-type", "")):
         rec = rec["detail"]  # EventBridge delivery: the CloudTrail record is the detail
-    name = s(ci(rec, "eventName"))
+    name = text(ci(rec, "eventName"))
     if name is None:
         raise RecordRejected("CloudTrail record has no eventName")
     time = require_time(ci(rec, "eventTime"), "eventTime")
-    em = Emitter(SOURCE, ctx, "ct:" + record_hash(rec))
+    em = Emitter(SOURCE, ctx, "ct:" + record_hash(rec, 12))
     caller = resolve_caller(rec, name)
-    source = (s(ci(rec, "eventSource")) or "unknown").split(".", 1)[0]
-    region = s(ci(rec, "awsRegion"))
+    source = (text(ci(rec, "eventSource")) or "unknown").split(".", 1)[0]
+    region = text(ci(rec, "awsRegion"))
     source_ip = ci(rec, "sourceIPAddress")
     base = make_context(
         em.key,
@@ -96,17 +92,21 @@ def parse_cloudtrail(record: Any, ctx: ParseContext) -> list[Any]:
         user_agent=ci(rec, "userAgent"),
         region=None if source in _GLOBAL_SERVICES else region,
     )
-    error = s(ci(rec, "errorCode"))
-    failed = error is not None or (name == "ConsoleLogin" and s(dig_resp(rec, "ConsoleLogin")) == "Failure")
+    error = text(ci(rec, "errorCode"))
+    failed = error is not None or (
+        name == "ConsoleLogin" and text(dig_resp(rec, "ConsoleLogin")) == "Failure"
+    )
     if caller is not None:
-        _caller_use(rec, name, source, time, caller, base, em, failed=failed, error=error, src=s(source_ip))
+        _caller_use(
+            rec, name, source, time, caller, base, em, failed=failed, error=error, src=text(source_ip)
+        )
     if not failed:
         if name in STS_METHODS:
             _sts_issue(rec, name, time, caller, base, em)
         else:
             _iam_effects(rec, name, time, caller, em)
     if not em.events:
-        kind = s(ci(ci(rec, "userIdentity"), "type"))
+        kind = text(ci(ci(rec, "userIdentity"), "type"))
         if kind in ("AWSService", "WebIdentityUser", "SAMLUser"):
             return []  # AWS acting for itself, or a failed federation: no identity of ours acted
         raise RecordRejected(
@@ -143,16 +143,16 @@ def _caller_use(
     error: str | None,  # errorCode and sourceIPAddress: read once by the caller
     src: str | None,
 ) -> None:
-    ui = d(ci(rec, "userIdentity"))
-    invoked_by = s(ci(ui, "invokedBy"))
+    ui = as_dict(ci(rec, "userIdentity"))
+    invoked_by = text(ci(ui, "invokedBy"))
     attrs: dict[str, Any] = {
         "principal_type": caller.kind,
-        "aws_event_id": s(ci(rec, "eventID")),
+        "aws_event_id": text(ci(rec, "eventID")),
         "error_code": error,
         "invoked_by": invoked_by,
         # A service name in sourceIPAddress (the call came through an AWS service) is kept here.
         "source_host": src if src and base.ip is None else None,
-        "source_identity": s(dig_ctx(ui, "sourceIdentity")),
+        "source_identity": text(dig_ctx(ui, "sourceIdentity")),
         "role": caller.role if caller.human else None,
     }
     context = base.model_copy(update={"instance": caller.instance}) if caller.instance else base
@@ -177,19 +177,19 @@ def dig_ctx(ui: dict[str, Any], key: str) -> Any:
 
 
 def _resource(rec: dict[str, Any]) -> str | None:
-    for res in lst(ci(rec, "resources")):
-        arn = s(ci(res, "ARN"))
+    for res in as_list(ci(rec, "resources")):
+        arn = text(ci(res, "ARN"))
         if arn:
             return arn
-    params = d(ci(rec, "requestParameters"))
+    params = as_dict(ci(rec, "requestParameters"))
     if not params:
         return None
-    bucket, obj = s(params.get("bucketName")), s(params.get("key"))
+    bucket, obj = text(params.get("bucketName")), text(params.get("key"))
     if bucket and obj:
         return f"{bucket}/{obj}"
     for key in _RESOURCE_KEYS:
         value = params.get(key)
-        if value is not None and (value := s(value)):  # most keys are absent: no call for those
+        if value is not None and (value := text(value)):  # most keys are absent: no call for those
             return value
     return None
 
@@ -197,30 +197,30 @@ def _resource(rec: dict[str, Any]) -> str | None:
 def _sts_issue(
     rec: dict[str, Any], name: str, time: datetime, caller: Principal | None, base: Context, em: Emitter
 ) -> None:
-    req, resp = d(ci(rec, "requestParameters")), d(ci(rec, "responseElements"))
-    creds = d(ci(resp, "credentials"))
-    account = s(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
-    session = s(ci(req, "roleSessionName"))
+    req, resp = as_dict(ci(rec, "requestParameters")), as_dict(ci(rec, "responseElements"))
+    creds = as_dict(ci(resp, "credentials"))
+    account = text(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
+    session = text(ci(req, "roleSessionName"))
     role: str | None = None
     if name == "GetSessionToken":
         if caller is None:
             return
         nhi, human, account = caller.nhi, caller.human, caller.account
     elif name == "GetFederationToken":
-        fed = s(ci(req, "name")) or _last(s(ci(dig_resp(rec, "federatedUser"), "arn")))
+        fed = text(ci(req, "name")) or _last(text(ci(dig_resp(rec, "federatedUser"), "arn")))
         if not fed or not account:
             return
         nhi, human = f"aws:{account}:federated-user/{fed}", False
     else:
-        parsed = parse_role_arn(s(ci(req, "roleArn"))) or parse_role_arn(
-            s(ci(ci(resp, "assumedRoleUser"), "arn"))
+        parsed = parse_role_arn(text(ci(req, "roleArn"))) or parse_role_arn(
+            text(ci(ci(resp, "assumedRoleUser"), "arn"))
         )
         if parsed is None:
             return
         account, role, from_arn = parsed
         session = session or from_arn
-        human = name == "AssumeRoleWithSAML" or human_session(role, session, s(ci(req, "roleArn")))
-        subject = s(ci(resp, "subject")) or s(ci(ci(rec, "userIdentity"), "userName"))
+        human = name == "AssumeRoleWithSAML" or human_session(role, session, text(ci(req, "roleArn")))
+        subject = text(ci(resp, "subject")) or text(ci(ci(rec, "userIdentity"), "userName"))
         person = session or subject or role
         nhi = f"aws:{account}:human/{person}" if human else f"aws:{account}:role/{role}"
     expires = parse_time(ci(creds, "expiration"))
@@ -233,16 +233,16 @@ def _sts_issue(
     task = None
     if role and session and not human:
         task = f"aws-session:{account}/{role}/{session}"
-    web = d(ci(rec, "userIdentity"))
+    web = as_dict(ci(rec, "userIdentity"))
     attrs = {
-        "aws_event_id": s(ci(rec, "eventID")),
+        "aws_event_id": text(ci(rec, "eventID")),
         "role_session_name": session,
-        "source_identity": s(ci(resp, "sourceIdentity")) or s(ci(req, "sourceIdentity")),
-        "web_identity_subject": s(ci(resp, "subjectFromWebIdentityToken"))
-        or (s(ci(web, "userName")) if name == "AssumeRoleWithWebIdentity" else None),
-        "identity_provider": s(ci(resp, "provider")) or s(ci(web, "identityProvider")),
-        "saml_subject": s(ci(resp, "subject")),
-        "issued_by": caller.nhi if caller else s(ci(web, "invokedBy")),
+        "source_identity": text(ci(resp, "sourceIdentity")) or text(ci(req, "sourceIdentity")),
+        "web_identity_subject": text(ci(resp, "subjectFromWebIdentityToken"))
+        or (text(ci(web, "userName")) if name == "AssumeRoleWithWebIdentity" else None),
+        "identity_provider": text(ci(resp, "provider")) or text(ci(web, "identityProvider")),
+        "saml_subject": text(ci(resp, "subject")),
+        "issued_by": caller.nhi if caller else text(ci(web, "invokedBy")),
         "role": f"aws:{account}:role/{role}" if human and role else None,
         "expires_at_assumed": assumed,
     }
@@ -252,13 +252,13 @@ def _sts_issue(
         time,
         "issued",
         nhi=nhi,
-        credential=s(ci(creds, "accessKeyId")),
+        credential=text(ci(creds, "accessKeyId")),
         task=task,
         expires_at=expires,
         method=STS_METHODS[name],
         # A web-identity token (EKS, GitHub Actions OIDC...) or an AWS service assuming the role for
         # its workload (Lambda, EC2 instance profiles) is the platform vouching for the workload.
-        attested=name == "AssumeRoleWithWebIdentity" or s(ci(web, "type")) == "AWSService",
+        attested=name == "AssumeRoleWithWebIdentity" or text(ci(web, "type")) == "AWSService",
         context=base.model_copy(update={"instance": instance}) if instance else base,
         attrs=attrs,
         human=human,
@@ -290,21 +290,21 @@ def _iam_effects(
     lifecycle = kind in ("user", "role") and verb in ("Create", "Delete", "Tag")
     if not lifecycle and name not in _ACCESS_KEY_CALLS:
         return  # most calls change no identity: decided before reading anything
-    req, resp = d(ci(rec, "requestParameters")), d(ci(rec, "responseElements"))
-    account = s(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
+    req, resp = as_dict(ci(rec, "requestParameters")), as_dict(ci(rec, "responseElements"))
+    account = text(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
     if account is None:
         return
     by = caller.nhi if caller else None
-    common = {"aws_event_id": s(ci(rec, "eventID")), "changed_by": by}
+    common = {"aws_event_id": text(ci(rec, "eventID")), "changed_by": by}
     if name in _ACCESS_KEY_CALLS:
-        key_obj = d(ci(resp, "accessKey"))
-        user = s(ci(req, "userName")) or s(ci(key_obj, "userName"))
+        key_obj = as_dict(ci(resp, "accessKey"))
+        user = text(ci(req, "userName")) or text(ci(key_obj, "userName"))
         target = _user_nhi(account, user, caller)
-        key = s(ci(key_obj, "accessKeyId")) or s(ci(req, "accessKeyId"))
+        key = text(ci(key_obj, "accessKeyId")) or text(ci(req, "accessKeyId"))
         if target is None or key is None:
             return
         nhi, human = target
-        status = s(ci(req, "status"))
+        status = text(ci(req, "status"))
         if name == "DeleteAccessKey" or (name == "UpdateAccessKey" and status == "Inactive"):
             em.emit(
                 EventType.CREDENTIAL_REVOKED,
@@ -331,7 +331,7 @@ def _iam_effects(
         return
     if not lifecycle:
         return
-    entity = s(ci(req, "userName" if kind == "user" else "roleName"))
+    entity = text(ci(req, "userName" if kind == "user" else "roleName"))
     if entity is None:
         return
     nhi = f"aws:{account}:{kind}/{entity}"
@@ -339,7 +339,7 @@ def _iam_effects(
     if verb == "Delete":
         em.emit(EventType.IDENTITY_DELETED, time, "deleted", nhi=nhi, attrs=common)
     elif verb == "Create":
-        purpose = s(ci(req, "description"))
+        purpose = text(ci(req, "description"))
         em.emit(
             EventType.IDENTITY_REGISTERED,
             time,
@@ -354,8 +354,8 @@ def _iam_effects(
 
 
 def _owner_tag(tags: Any) -> str | None:
-    for tag in lst(tags):
-        key = s(ci(tag, "key"))
+    for tag in as_list(tags):
+        key = text(ci(tag, "key"))
         if key and key.lower() == "owner":
-            return s(ci(tag, "value"))
+            return text(ci(tag, "value"))
     return None

@@ -4,12 +4,12 @@ Accepted shapes: one Event per line (kube-apiserver log backend, EKS/Falco expor
 ``EventList`` (webhook backend batch), and the AKS diagnostic wrapper where the Event is a JSON
 string in ``properties.log`` (category ``kube-audit`` / ``kube-audit-admin``). GKE audit entries come
 in Cloud Logging form (``protoPayload.serviceName == "k8s.io"``): the ``gcp-audit`` format reads
-them and hands them to :func:`audit_events` here (see ``ingest/gke.py``), so one mapping serves all.
+them and hands them to the same rules (``ingest/providers/k8s_events.py``, via ``gke.py``).
 
 Identity: ``user.username == system:serviceaccount:NS:NAME`` -> nhi ``k8s:<cluster>/NS/NAME``.
 The cluster is ``options["cluster"]``, else the AKS resourceId's cluster name, else "default".
 
-Mapping (see ``ingest/k8s_objects.py`` for the per-resource rules):
+Mapping (``ingest/providers/k8s_events.py``; the per-resource rules are in ``k8s_objects.py``):
 
 - any request by a service account -> ``credential.used`` (action ``<verb> <resource>[/<sub>]``,
   resource = namespaced path, outcome from responseStatus.code, ip, user agent, pod and node from
@@ -41,108 +41,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from contract.errors import RecordRejected
-from contract.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_list, as_str, build, looks_native
-from ingest.k8s_objects import OBJECT_RESOURCES, object_events
-from ingest.k8s_request import Request, extras, sa_of
+from contract.events import Event
 from ingest.parsing import ParseContext
-from ingest.timeparse import parse_time
+from ingest.providers.k8s_events import audit_events
+from ingest.providers.k8s_request import Request
+from ingest.toolkit.build import looks_native
+from ingest.toolkit.fields import as_dict, as_list, text
+from ingest.toolkit.times import parse_time
 
 AKS_CATEGORIES = frozenset({"kube-audit", "kube-audit-admin"})
-
-
-def audit_events(req: Request) -> list[Event]:
-    """All NHI events of one audited request (pure; raises RecordRejected when unusable)."""
-    if as_str(req.ev.get("stage")) == "RequestReceived":
-        return []
-    sa = sa_of(req.username)
-    if sa is None and req.resource not in OBJECT_RESOURCES:
-        return []  # see concerns_nhi
-    return build(_request_events, req, sa)
-
-
-def _request_events(req: Request, sa: tuple[str, str] | None) -> list[Event]:
-    out: list[Event] = []
-    if sa is not None:
-        out.append(_used(req, sa))
-    out.extend(object_events(req))
-    return out
-
-
-def concerns_nhi(username: str, resource: str) -> bool:
-    """Whether a request can yield events at all. Most don't: they are neither made by a service
-    account nor on the objects the per-resource rules read, and need not be read further."""
-    return sa_of(username) is not None or resource in OBJECT_RESOURCES
-
-
-def _used(req: Request, sa: tuple[str, str]) -> Event:
-    ns, name = sa
-    ex = extras(as_dict(req.ev.get("user")))
-    pod = ex.get("authentication.kubernetes.io/pod-name", "")
-    pod_uid = ex.get("authentication.kubernetes.io/pod-uid") or None
-    node = ex.get("authentication.kubernetes.io/node-name") or None
-    attrs: dict[str, Any] = {}
-    credential = ex.get("authentication.kubernetes.io/credential-id", "")
-    if not credential:
-        if pod:
-            # A pod-bound token from an apiserver that logs no JTI: all tokens of one pod are one
-            # credential, which still joins uses to the pod's end.
-            credential = f"k8s-pod-token:{req.cluster}/{ns}/{name}@{pod}"
-            attrs["credential_inferred"] = "pod-bound token without credential-id"
-        elif req.extras_known:
-            credential = f"k8s-legacy:{req.cluster}/{ns}/{name}"
-            attrs["legacy_token"] = True
-        else:
-            credential = f"k8s-sa:{req.cluster}/{ns}/{name}"
-            attrs["credential_inferred"] = "no credential id in this log form"
-    impersonated = as_str(as_dict(req.ev.get("impersonatedUser")).get("username"))
-    if impersonated:
-        attrs["impersonated_user"] = impersonated
-    return req.event(
-        "used",
-        EventType.CREDENTIAL_USED,
-        nhi=req.nhi(ns, name),
-        credential=credential,
-        task=req.pod_task(ns, pod) if pod else None,
-        action=_action(req),
-        resource=_resource_path(req),
-        outcome=req.outcome,
-        context=Context(
-            cluster=req.cluster,
-            namespace=ns,
-            pod_uid=pod_uid,
-            node=node,
-            ip=req.ip,
-            user_agent=req.user_agent,
-        ),
-        attrs=attrs,
-    )
-
-
-def _action(req: Request) -> str:
-    if req.resource:
-        return f"{req.verb} {req.resource}" + (f"/{req.subresource}" if req.subresource else "")
-    path = urlsplit(as_str(req.ev.get("requestURI"))).path
-    return f"{req.verb} {path or '?'}".strip()
-
-
-def _resource_path(req: Request) -> str | None:
-    if not req.resource:
-        return urlsplit(as_str(req.ev.get("requestURI"))).path or None
-    group = as_str(as_dict(req.ev.get("objectRef")).get("apiGroup"))
-    kind = f"{req.resource}.{group}" if group else req.resource
-    parts = [f"namespaces/{req.namespace}"] if req.namespace else []
-    parts.append(kind)
-    if req.name:
-        parts.append(req.name)
-    if req.subresource:
-        parts.append(req.subresource)
-    return "/".join(parts)
 
 
 # --- record shapes -----------------------------------------------------------------------------
@@ -164,7 +75,7 @@ def _is_aks(value: dict[str, Any]) -> bool:
     props = value.get("properties")
     if not isinstance(props, dict) or "log" not in props:
         return False
-    if as_str(value.get("category")) in AKS_CATEGORIES:
+    if text(value.get("category")) in AKS_CATEGORIES:
         return True
     log = props.get("log")
     return isinstance(log, str) and log.lstrip().startswith("{") and '"audit.k8s.io/' in log
@@ -175,7 +86,7 @@ def sniff_k8s_audit(value: Any) -> bool:
         return False
     if _is_audit_event(value):
         return True
-    if value.get("kind") == "EventList" and as_str(value.get("apiVersion")).startswith("audit.k8s.io/"):
+    if value.get("kind") == "EventList" and (text(value.get("apiVersion")) or "").startswith("audit.k8s.io/"):
         return True
     return _is_aks(value)
 
@@ -210,7 +121,7 @@ def _unwrap(value: Any) -> tuple[list[dict[str, Any]], str | None, datetime | No
                 raise RecordRejected("AKS kube-audit record: properties.log is not valid JSON") from None
         if not isinstance(log, dict) or not _is_audit_event(log):
             raise RecordRejected("AKS kube-audit record: properties.log is not an audit.k8s.io Event")
-        return [log], _aks_cluster(as_str(value.get("resourceId"))), parse_time(value.get("time"))
+        return [log], _aks_cluster(text(value.get("resourceId")) or ""), parse_time(value.get("time"))
     raise RecordRejected("not a Kubernetes audit event (kind Event, apiVersion audit.k8s.io/*)")
 
 

@@ -24,7 +24,7 @@ Mapping (methods matched on the last segment of methodName):
   resource = resourceName, ip, user agent, region (resource labels or resourceLocation), outcome
   failure when status.code != 0 or an authorization was denied. Credential: ``gcp-key:<id>`` when a
   key signed the call, else ``gcp-sa-token:<email>`` (a short-lived token whose issuance is not linked).
-- ``serviceName == "k8s.io"`` (GKE): mapped with the Kubernetes rules (``ingest/gke.py``), plus
+- ``serviceName == "k8s.io"`` (GKE): mapped with the Kubernetes rules (``ingest/providers/gke.py``), plus
   credential.used when the principal is a GCP service account.
 - calls by people that touch no service account -> ``[]``.
 
@@ -38,11 +38,12 @@ from typing import Any
 
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_str, build, looks_native
-from ingest.gcp_entry import Entry, delegation, is_service_account, last_segment
-from ingest.gcp_iam import lifecycle_events
-from ingest.gke import gke_events, is_gke
 from ingest.parsing import ParseContext
+from ingest.providers.gcp_entry import Entry, delegation, is_service_account, last_segment
+from ingest.providers.gcp_iam import lifecycle_events
+from ingest.providers.gke import gke_events, is_gke
+from ingest.toolkit.build import build, looks_native
+from ingest.toolkit.fields import as_dict, text
 
 
 def sniff_gcp_audit(value: Any) -> bool:
@@ -71,7 +72,7 @@ def _entry_events(e: Entry) -> list[Event]:
 
 def _used(e: Entry) -> Event:
     ai = as_dict(e.pp.get("authenticationInfo"))
-    key_name = as_str(ai.get("serviceAccountKeyName"))
+    key_name = text(ai.get("serviceAccountKeyName"))
     attrs: dict[str, Any] = {}
     if key_name:
         credential = f"gcp-key:{last_segment(key_name)}"
@@ -87,12 +88,12 @@ def _used(e: Entry) -> Event:
         nhi=e.nhi(e.principal),
         credential=credential,
         action=e.method_name or None,
-        resource=as_str(e.pp.get("resourceName")) or None,
+        resource=text(e.pp.get("resourceName")) or None,
         outcome="failure" if e.failed else "success",
         context=Context(
             region=e.region(),
             ip=e.ip,
-            user_agent=as_str(e.meta.get("callerSuppliedUserAgent")) or None,
+            user_agent=text(e.meta.get("callerSuppliedUserAgent")) or None,
         ),
         attrs=attrs,
     )

@@ -34,18 +34,9 @@ from typing import Any
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
 from ingest.parsing import ParseContext
-from ingest.vendorkit import (
-    Emitter,
-    add_seconds,
-    as_int,
-    ci,
-    d,
-    lst,
-    make_context,
-    parse_time,
-    require_dict,
-    s,
-)
+from ingest.toolkit.build import Emitter, make_context, require_dict
+from ingest.toolkit.fields import as_dict, as_int, as_list, ci, text
+from ingest.toolkit.times import add_seconds, parse_time
 
 SOURCE = "vault-audit"
 
@@ -70,25 +61,25 @@ _HUMAN_PREFIXES = ("userpass-", "ldap-", "oidc-", "okta-", "github-", "radius-")
 
 def parse_vault_audit(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
-    kind = s(rec.get("type"))
+    kind = text(rec.get("type"))
     if kind == "request":
         return []  # the matching response entry carries the same request plus its outcome
     if kind != "response":
         raise RecordRejected(f"Vault audit entry type {kind!r} is neither request nor response")
-    req, resp = d(rec.get("request")), d(rec.get("response"))
+    req, resp = as_dict(rec.get("request")), as_dict(rec.get("response"))
     time = parse_time(rec.get("time"))
     if time is None:
         raise RecordRejected("Vault audit entry has no usable time")
-    path = s(req.get("path")) or ""
-    request_id = s(req.get("id"))
+    path = text(req.get("path")) or ""
+    request_id = text(req.get("id"))
     if request_id is None:
         raise RecordRejected("Vault audit response has no request.id")
     em = Emitter(SOURCE, ctx, f"vault:{request_id}")
     cluster = ctx.options.get("cluster")
-    error = s(rec.get("error"))
+    error = text(rec.get("error"))
     base = make_context(em.key, ip=req.get("remote_address"))
-    caller = d(rec.get("auth"))
-    accessor = s(caller.get("accessor")) or s(req.get("client_token_accessor"))
+    caller = as_dict(rec.get("auth"))
+    accessor = text(caller.get("accessor")) or text(req.get("client_token_accessor"))
     caller_id = identity(caller, path, cluster) if accessor else None
     if caller_id is not None:
         nhi, human, task, extra = caller_id
@@ -99,7 +90,7 @@ def parse_vault_audit(record: Any, ctx: ParseContext) -> list[Event]:
             nhi=nhi,
             credential=accessor,
             task=task,
-            action=f"{s(req.get('operation')) or 'unknown'} {path}",
+            action=f"{text(req.get('operation')) or 'unknown'} {path}",
             resource=path,
             outcome="failure" if error else "success",
             context=_with(base, extra),
@@ -111,8 +102,8 @@ def parse_vault_audit(record: Any, ctx: ParseContext) -> list[Event]:
             human=human,
         )
     if error is None:
-        issued = d(resp.get("auth"))
-        if issued and s(issued.get("accessor")):
+        issued = as_dict(resp.get("auth"))
+        if issued and text(issued.get("accessor")):
             _issue(issued, req, path, time, cluster, base, caller_id, em)
         _revoke(req, path, time, accessor, caller_id, em)
     return em.events
@@ -131,38 +122,38 @@ def identity(
     auth: dict[str, Any], path: str, cluster: str | None
 ) -> tuple[str, bool, str | None, dict[str, str]] | None:
     """(nhi, is a person, task, context fields) for a token's auth block; None when nothing names it."""
-    meta = d(auth.get("metadata"))
-    name = s(auth.get("display_name")) or ""
-    policies = [p for p in lst(auth.get("policies")) if isinstance(p, str)]
+    meta = as_dict(auth.get("metadata"))
+    name = text(auth.get("display_name")) or ""
+    policies = [p for p in as_list(auth.get("policies")) if isinstance(p, str)]
     if name == "root" or ("root" in policies and not meta):
         return "vault:human/root", True, None, {}
-    ns, sa = s(ci(meta, "service_account_namespace")), s(ci(meta, "service_account_name"))
+    ns, sa = text(ci(meta, "service_account_namespace")), text(ci(meta, "service_account_name"))
     if ns and sa:
-        pod = s(meta.get("pod_name")) or s(meta.get("kubernetes.io/pod/name"))
+        pod = text(meta.get("pod_name")) or text(meta.get("kubernetes.io/pod/name"))
         extra = {
             "namespace": ns,
-            "pod_uid": s(meta.get("pod_uid")) or s(meta.get("service_account_pod_uid")) or "",
+            "pod_uid": text(meta.get("pod_uid")) or text(meta.get("service_account_pod_uid")) or "",
         }
         if cluster:
             extra["cluster"] = cluster
             return f"k8s:{cluster}/{ns}/{sa}", False, f"pod:{cluster}/{ns}/{pod}" if pod else None, extra
         return f"vault:k8s/{ns}/{sa}", False, f"k8s-pod:{ns}/{pod}" if pod else None, extra
-    job = s(meta.get("nomad_job_id"))
-    alloc = s(meta.get("nomad_allocation_id")) or s(meta.get("AllocationID"))
+    job = text(meta.get("nomad_job_id"))
+    alloc = text(meta.get("nomad_allocation_id")) or text(meta.get("AllocationID"))
     task = f"nomad:{alloc}" if alloc else None
-    extra = {"node": s(meta.get("NodeID")) or "", "namespace": s(meta.get("nomad_namespace")) or ""}
+    extra = {"node": text(meta.get("NodeID")) or "", "namespace": text(meta.get("nomad_namespace")) or ""}
     if job:
-        return f"vault:nomad/{s(meta.get('nomad_namespace')) or 'default'}/{job}", False, task, extra
-    role_name = s(meta.get("role_name"))
+        return f"vault:nomad/{text(meta.get('nomad_namespace')) or 'default'}/{job}", False, task, extra
+    role_name = text(meta.get("role_name"))
     if role_name:
         return f"vault:approle/{role_name}", False, task, extra
-    if name.startswith(_HUMAN_PREFIXES) or (s(meta.get("username")) and not s(meta.get("role"))):
-        return f"vault:human/{s(meta.get('username')) or name}", True, None, {}
-    if s(meta.get("role")):
-        return f"vault:jwt/{s(meta.get('role'))}", False, task, extra
+    if name.startswith(_HUMAN_PREFIXES) or (text(meta.get("username")) and not text(meta.get("role"))):
+        return f"vault:human/{text(meta.get('username')) or name}", True, None, {}
+    if text(meta.get("role")):
+        return f"vault:jwt/{text(meta.get('role'))}", False, task, extra
     if path.startswith("auth/token/create/") and path.count("/") == 3:
         return f"vault:token-role/{path.rsplit('/', 1)[-1]}", False, task, extra
-    entity = s(auth.get("entity_id"))
+    entity = text(auth.get("entity_id"))
     if entity:
         return f"vault:entity/{entity}", False, task, extra
     if name:
@@ -176,12 +167,12 @@ def _with(base: Context, extra: dict[str, str]) -> Context:
 
 
 def _common(auth: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
-    ns = s(d(req.get("namespace")).get("path")) or s(d(req.get("namespace")).get("id"))
+    ns = text(as_dict(req.get("namespace")).get("path")) or text(as_dict(req.get("namespace")).get("id"))
     return {
         "vault_namespace": ns if ns and ns != "root" else None,
-        "mount_type": s(req.get("mount_type")),
-        "token_type": s(auth.get("token_type")),
-        "entity_id": s(auth.get("entity_id")),
+        "mount_type": text(req.get("mount_type")),
+        "token_type": text(auth.get("token_type")),
+        "entity_id": text(auth.get("entity_id")),
     }
 
 
@@ -199,7 +190,7 @@ def _issue(
     if found is None:
         return
     nhi, human, task, extra = found
-    mount = s(req.get("mount_type")) or ""
+    mount = text(req.get("mount_type")) or ""
     if path.startswith("auth/token/renew"):
         method = "vault-token-renew"
     elif path.startswith("auth/token/create"):
@@ -209,14 +200,14 @@ def _issue(
     else:
         method = "vault-token"
     ttl = as_int(issued.get("token_ttl"))
-    meta = d(issued.get("metadata"))
+    meta = as_dict(issued.get("metadata"))
     attrs = {
         **_common(issued, req),
-        "vault_request_id": s(req.get("id")),
-        "role": s(meta.get("role")) or s(meta.get("role_name")),
-        "nomad_task": s(meta.get("nomad_task")) or s(meta.get("Task")),
+        "vault_request_id": text(req.get("id")),
+        "role": text(meta.get("role")) or text(meta.get("role_name")),
+        "nomad_task": text(meta.get("nomad_task")) or text(meta.get("Task")),
         "policies": [
-            p for p in lst(issued.get("token_policies") or issued.get("policies")) if isinstance(p, str)
+            p for p in as_list(issued.get("token_policies") or issued.get("policies")) if isinstance(p, str)
         ]
         or None,
         "created_by": caller_id[0] if caller_id and path.startswith("auth/token/create") else None,
@@ -226,7 +217,7 @@ def _issue(
         time,
         "issued",
         nhi=nhi,
-        credential=s(issued.get("accessor")),
+        credential=text(issued.get("accessor")),
         task=task,
         # token_ttl counts from this response (a renewal restarts it; token_issue_time does not
         # move). 0 or absent: a token that never expires (root, or an explicit ttl of 0).
@@ -249,17 +240,17 @@ def _revoke(
     caller_id: tuple[str, bool, str | None, dict[str, str]] | None,
     em: Emitter,
 ) -> None:
-    data = d(req.get("data"))
+    data = as_dict(req.get("data"))
     target: str | None = None
     what = "accessor"
     if path.startswith("auth/token/revoke-accessor"):
-        target = s(data.get("accessor")) or (path.split("/", 3)[3] if path.count("/") >= 3 else None)
+        target = text(data.get("accessor")) or (path.split("/", 3)[3] if path.count("/") >= 3 else None)
     elif path == "auth/token/revoke-self":
         target = accessor
     elif path.startswith(("sys/leases/revoke", "sys/revoke")):
         # Lease revocations name a lease (a dynamic secret), or a prefix of many.
         what = "lease"
-        target = s(data.get("lease_id")) or s(data.get("prefix"))
+        target = text(data.get("lease_id")) or text(data.get("prefix"))
         if target is None and path.count("/") >= 3:
             target = path.split("/", 3)[3] or None
     if target is None:
@@ -276,7 +267,7 @@ def _revoke(
         attrs={
             "revoked": what,
             "revoked_by": caller_id[0] if caller_id else None,
-            "vault_request_id": s(req.get("id")),
+            "vault_request_id": text(req.get("id")),
         },
         human=human,
     )

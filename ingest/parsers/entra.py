@@ -36,19 +36,9 @@ from typing import Any
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
 from ingest.parsing import ParseContext
-from ingest.vendorkit import (
-    Emitter,
-    add_seconds,
-    as_int,
-    ci,
-    d,
-    lst,
-    make_context,
-    parse_time,
-    record_hash,
-    require_dict,
-    s,
-)
+from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
+from ingest.toolkit.fields import as_dict, as_int, as_list, ci, text
+from ingest.toolkit.times import add_seconds, parse_time
 
 SOURCE = "entra"
 
@@ -78,9 +68,9 @@ _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 def parse_entra(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
-    category = s(ci(rec, "category")) or ""
-    props = d(ci(rec, "properties"))
-    em = Emitter(SOURCE, ctx, "entra:" + record_hash(rec))
+    category = text(ci(rec, "category")) or ""
+    props = as_dict(ci(rec, "properties"))
+    em = Emitter(SOURCE, ctx, "entra:" + record_hash(rec, 12))
     if category in SIGN_IN:
         _sign_in(rec, props, SIGN_IN[category], ctx, em)
     elif category in AUDIT:
@@ -112,36 +102,36 @@ def _time(props: dict[str, Any], rec: dict[str, Any], key: str) -> datetime:
 
 def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseContext, em: Emitter) -> None:
     time = _time(props, rec, "createdDateTime")
-    code = as_int(d(props.get("status")).get("errorCode"))
+    code = as_int(as_dict(props.get("status")).get("errorCode"))
     if code is None:
         code = as_int(ci(rec, "resultType"))
     ok = code == 0
-    app, sp_id = s(props.get("appId")), s(props.get("servicePrincipalId"))
-    if kind != "user" and s(props.get("managedIdentityType")) not in (None, "none"):
+    app, sp_id = text(props.get("appId")), text(props.get("servicePrincipalId"))
+    if kind != "user" and text(props.get("managedIdentityType")) not in (None, "none"):
         kind = "mi"
-    loc = d(props.get("location"))
+    loc = as_dict(props.get("location"))
     context = make_context(
         em.key,
         ip=props.get("ipAddress") or ci(rec, "callerIpAddress"),
         user_agent=props.get("userAgent"),
         # The sign-in's country: a workload that starts signing in from elsewhere is drift.
-        region=s(loc.get("countryOrRegion")) or s(ci(rec, "location")),
+        region=text(loc.get("countryOrRegion")) or text(ci(rec, "location")),
     )
-    risk = s(props.get("riskLevelDuringSignIn"))
+    risk = text(props.get("riskLevelDuringSignIn"))
     attrs: dict[str, Any] = {
         "app_id": app,
-        "app_display_name": s(props.get("appDisplayName")),
+        "app_display_name": text(props.get("appDisplayName")),
         "service_principal_id": sp_id,
-        "service_principal_name": s(props.get("servicePrincipalName")),
-        "client_credential_type": s(props.get("clientCredentialType")),
+        "service_principal_name": text(props.get("servicePrincipalName")),
+        "client_credential_type": text(props.get("clientCredentialType")),
         "error_code": code if not ok else None,
         "risk_level": risk if risk not in (None, "none") else None,
-        "city": s(loc.get("city")),
-        "sign_in_id": s(props.get("id")),
+        "city": text(loc.get("city")),
+        "sign_in_id": text(props.get("id")),
     }
     human = kind == "user"
     if human:
-        person = s(props.get("userPrincipalName")) or s(props.get("userId"))
+        person = text(props.get("userPrincipalName")) or text(props.get("userId"))
         if person is None:
             raise RecordRejected("Entra user sign-in names no userPrincipalName or userId")
         nhi, method, default_life = f"entra:human/{person.lower()}", "entra-user-sign-in", 3600
@@ -152,8 +142,8 @@ def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseCo
         nhi = f"entra:{kind}/{ident}"
         method = "entra-managed-identity" if kind == "mi" else "entra-client-credentials"
         default_life = 86400 if kind == "mi" else 3600
-    key_id = s(props.get("servicePrincipalCredentialKeyId"))
-    resource = s(props.get("resourceDisplayName")) or s(props.get("resourceId"))
+    key_id = text(props.get("servicePrincipalCredentialKeyId"))
+    resource = text(props.get("resourceDisplayName")) or text(props.get("resourceId"))
     if key_id or not ok:
         em.emit(
             EventType.CREDENTIAL_USED,
@@ -170,8 +160,12 @@ def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseCo
         )
     if ok:
         life = as_int(ctx.options.get("token_lifetime_s")) or default_life
-        token = s(props.get("uniqueTokenIdentifier")) or s(props.get("id")) or s(ci(rec, "correlationId"))
-        cred_type = (s(props.get("clientCredentialType")) or "").lower()
+        token = (
+            text(props.get("uniqueTokenIdentifier"))
+            or text(props.get("id"))
+            or text(ci(rec, "correlationId"))
+        )
+        cred_type = (text(props.get("clientCredentialType")) or "").lower()
         em.emit(
             EventType.CREDENTIAL_ISSUED,
             time,
@@ -190,21 +184,21 @@ def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseCo
 
 
 def _initiator(props: dict[str, Any]) -> tuple[str, bool] | None:
-    by = d(props.get("initiatedBy"))
-    user, app = d(by.get("user")), d(by.get("app"))
-    person = s(user.get("userPrincipalName")) or s(user.get("id"))
+    by = as_dict(props.get("initiatedBy"))
+    user, app = as_dict(by.get("user")), as_dict(by.get("app"))
+    person = text(user.get("userPrincipalName")) or text(user.get("id"))
     if person:
         return f"entra:human/{person.lower()}", True
-    ident = s(app.get("appId")) or s(app.get("servicePrincipalId"))
+    ident = text(app.get("appId")) or text(app.get("servicePrincipalId"))
     return (f"entra:sp/{ident}", False) if ident else None
 
 
 def _app_id(target: dict[str, Any], props: dict[str, Any]) -> str | None:
-    for item in lst(props.get("additionalDetails")):
-        if s(ci(item, "key")) in ("AppId", "appId"):
-            return s(ci(item, "value"))
-    for prop in lst(target.get("modifiedProperties")):
-        name = s(ci(prop, "displayName")) or ""
+    for item in as_list(props.get("additionalDetails")):
+        if text(ci(item, "key")) in ("AppId", "appId"):
+            return text(ci(item, "value"))
+    for prop in as_list(target.get("modifiedProperties")):
+        name = text(ci(prop, "displayName")) or ""
         if name in ("AppId", "AppPrincipalId", "TargetId.ServicePrincipalNames"):
             found = _GUID.search(str(ci(prop, "newValue") or ""))
             if found:
@@ -223,21 +217,23 @@ def _keys(value: Any) -> dict[str, dict[str, str]]:
 def _audit(rec: dict[str, Any], props: dict[str, Any], em: Emitter) -> None:
     time = _time(props, rec, "activityDateTime")
     activity = (
-        s(props.get("activityDisplayName"))
-        or s(props.get("operationName"))
-        or s(ci(rec, "operationName"))
+        text(props.get("activityDisplayName"))
+        or text(props.get("operationName"))
+        or text(ci(rec, "operationName"))
         or ""
     )
     norm = " ".join(activity.replace("\u2013", "-").lower().split())
-    result = (s(props.get("result")) or s(ci(rec, "result")) or "success").lower()
+    result = (text(props.get("result")) or text(ci(rec, "result")) or "success").lower()
     ok = result in ("success", "0")
-    targets = [d(t) for t in lst(props.get("targetResources"))]
+    targets = [as_dict(t) for t in as_list(props.get("targetResources"))]
     initiator = _initiator(props)
-    by_ip = d(d(props.get("initiatedBy")).get("user")).get("ipAddress") or ci(rec, "callerIpAddress")
+    by_ip = as_dict(as_dict(props.get("initiatedBy")).get("user")).get("ipAddress") or ci(
+        rec, "callerIpAddress"
+    )
     context = make_context(em.key, ip=by_ip)
     common = {
         "activity": activity,
-        "correlation_id": s(ci(rec, "correlationId")) or s(props.get("correlationId")),
+        "correlation_id": text(ci(rec, "correlationId")) or text(props.get("correlationId")),
     }
     if initiator is not None:
         first = targets[0] if targets else {}
@@ -247,24 +243,28 @@ def _audit(rec: dict[str, Any], props: dict[str, Any], em: Emitter) -> None:
             "used",
             nhi=initiator[0],
             action=activity or "audit",
-            resource=s(first.get("displayName")) or s(first.get("id")),
+            resource=text(first.get("displayName")) or text(first.get("id")),
             outcome="success" if ok else "failure",
             context=context,
-            attrs={**common, "logged_by": s(props.get("loggedByService"))},
+            attrs={**common, "logged_by": text(props.get("loggedByService"))},
             human=initiator[1],
         )
     if not ok:
         return
     changed_by = {**common, "changed_by": initiator[0] if initiator else None}
     for i, target in enumerate(targets):
-        ttype = s(target.get("type")) or ""
+        ttype = text(target.get("type")) or ""
         if ttype not in ("ServicePrincipal", "Application"):
             continue
-        ident = _app_id(target, props) or s(target.get("id"))
+        ident = _app_id(target, props) or text(target.get("id"))
         if ident is None:
             continue
         nhi = f"entra:sp/{ident}"
-        attrs = {**changed_by, "object_id": s(target.get("id")), "display_name": s(target.get("displayName"))}
+        attrs = {
+            **changed_by,
+            "object_id": text(target.get("id")),
+            "display_name": text(target.get("displayName")),
+        }
         _target_events(norm, target, targets, nhi, time, attrs, f"t{i}", em)
 
 
@@ -284,7 +284,11 @@ def _target_events(
         em.emit(EventType.IDENTITY_REGISTERED, time, f"{tag}:registered", nhi=nhi, attrs=attrs)
     elif norm.startswith(("add owner to service principal", "add owner to application")):
         owner = next(
-            (s(t.get("userPrincipalName")) or s(t.get("id")) for t in targets if t.get("type") == "User"),
+            (
+                text(t.get("userPrincipalName")) or text(t.get("id"))
+                for t in targets
+                if t.get("type") == "User"
+            ),
             None,
         )
         if owner:
@@ -295,8 +299,8 @@ def _target_events(
         old: dict[str, dict[str, str]] = {}
         new: dict[str, dict[str, str]] = {}
         plain: dict[str, str] = {}
-        for prop in lst(target.get("modifiedProperties")):
-            name = s(ci(prop, "displayName")) or ""
+        for prop in as_list(target.get("modifiedProperties")):
+            name = text(ci(prop, "displayName")) or ""
             if name == "KeyDescription":
                 old.update(_keys(ci(prop, "oldValue")))
                 new.update(_keys(ci(prop, "newValue")))

@@ -4,7 +4,7 @@ GKE writes each Kubernetes audit event as a Cloud Audit LogEntry: methodName
 ``io.k8s.<group>.<version>.<resource>[.<subresource>].<verb>``, resourceName
 ``core/v1/namespaces/NS/pods/NAME[/SUB]``, the user in ``authenticationInfo.principalEmail`` and
 the Kubernetes auditID in ``operation.id``. Rather than a second Kubernetes mapping, the entry is
-rewritten into an audit.k8s.io Event and given to ``ingest.k8s_audit``: the same rules, the same
+rewritten into an audit.k8s.io Event and given to ``ingest.providers.k8s_events``: the same rules, the same
 ids (``k8s:<cluster>/<ns>/<sa>``, ``pod:<cluster>/<ns>/<name>``), so GKE and kube-apiserver logs of
 one cluster join. The cluster is ``options["cluster"]``, else ``resource.labels.cluster_name``.
 
@@ -18,10 +18,10 @@ import re
 from typing import Any
 
 from contract.events import Event
-from ingest.fieldutil import as_dict, as_int, as_str
-from ingest.gcp_entry import Entry
-from ingest.k8s_audit import audit_events, concerns_nhi
-from ingest.k8s_request import Request
+from ingest.providers.gcp_entry import Entry
+from ingest.providers.k8s_events import audit_events, concerns_nhi
+from ingest.providers.k8s_request import Request
+from ingest.toolkit.fields import as_dict, as_int, text
 
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 # gRPC status codes GKE logs -> the HTTP codes kube-apiserver would have logged.
@@ -29,7 +29,7 @@ _GRPC_TO_HTTP = {3: 400, 5: 404, 6: 409, 7: 403, 9: 400, 10: 409, 16: 401}
 
 
 def is_gke(pp: dict[str, Any]) -> bool:
-    return as_str(pp.get("serviceName")) == "k8s.io" or as_str(pp.get("methodName")).startswith("io.k8s.")
+    return text(pp.get("serviceName")) == "k8s.io" or (text(pp.get("methodName")) or "").startswith("io.k8s.")
 
 
 def _split_method(method: str) -> tuple[str, str, str, str]:
@@ -66,7 +66,7 @@ def _code(pp: dict[str, Any]) -> int | None:
     if grpc:
         return _GRPC_TO_HTTP.get(grpc, 500)
     response = as_dict(pp.get("response"))
-    if as_str(response.get("status")) == "Failure":
+    if text(response.get("status")) == "Failure":
         return as_int(response.get("code")) or 400
     if status or response:
         return 200
@@ -75,16 +75,18 @@ def _code(pp: dict[str, Any]) -> int | None:
 
 def gke_events(e: Entry) -> list[Event]:
     entry, pp, ctx = e.entry, e.pp, e.ctx
-    group, resource, sub, verb = _split_method(as_str(pp.get("methodName")))
-    username = as_str(as_dict(pp.get("authenticationInfo")).get("principalEmail"))
+    group, resource, sub, verb = _split_method(text(pp.get("methodName")) or "")
+    username = text(as_dict(pp.get("authenticationInfo")).get("principalEmail")) or ""
     if not concerns_nhi(username, resource.strip()):  # stripped as the audit event's reader does
         return []  # what audit_events would return, without building the audit event first
-    cluster = ctx.options.get("cluster") or as_str(e.labels.get("cluster_name")) or "default"
-    ns, name = _split_resource_name(as_str(pp.get("resourceName")))
+    cluster = ctx.options.get("cluster") or text(e.labels.get("cluster_name")) or "default"
+    ns, name = _split_resource_name(text(pp.get("resourceName")) or "")
     meta = as_dict(pp.get("requestMetadata"))
-    ip = as_str(meta.get("callerIp")) or as_str(meta.get("callerIP"))
+    ip = text(meta.get("callerIp")) or text(meta.get("callerIP")) or ""
     operation = as_dict(entry.get("operation"))
-    audit_id = as_str(operation.get("id")) if as_str(operation.get("producer")) in ("", "k8s.io") else ""
+    audit_id = (
+        (text(operation.get("id")) or "") if text(operation.get("producer")) in (None, "k8s.io") else ""
+    )
     code = _code(pp)
     ev: dict[str, Any] = {
         "kind": "Event",
@@ -101,7 +103,7 @@ def gke_events(e: Entry) -> list[Event]:
             "name": name,
         },
         "sourceIPs": [ip] if ip else [],
-        "userAgent": as_str(meta.get("callerSuppliedUserAgent")),
+        "userAgent": text(meta.get("callerSuppliedUserAgent")) or "",
         "annotations": {k: v for k, v in as_dict(entry.get("labels")).items() if isinstance(k, str)},
         "requestObject": pp.get("request"),
         "responseObject": pp.get("response"),

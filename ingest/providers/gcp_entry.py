@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from contract.events import Event, EventType
-from ingest.fieldutil import as_dict, as_int, as_list, as_str, new_event, no_time, record_id
 from ingest.parsing import ParseContext
-from ingest.timeparse import parse_time
+from ingest.toolkit.build import new_event, no_time, record_hash
+from ingest.toolkit.fields import as_dict, as_int, as_list, text
+from ingest.toolkit.times import parse_time
 
 SOURCE = "gcp-audit"
 _SA_PROJECT = re.compile(r"^[^@]+@(?P<project>[a-z][-a-z0-9]*)\.iam\.gserviceaccount\.com$")
@@ -17,7 +18,7 @@ _SA_PROJECT = re.compile(r"^[^@]+@(?P<project>[a-z][-a-z0-9]*)\.iam\.gserviceacc
 
 def principal_of(pp: dict[str, Any]) -> str:
     ai = as_dict(pp.get("authenticationInfo"))
-    p = as_str(ai.get("principalEmail")) or as_str(ai.get("principalSubject"))
+    p = text(ai.get("principalEmail")) or text(ai.get("principalSubject")) or ""
     for prefix in ("serviceAccount:", "user:"):
         if p.startswith(prefix):
             p = p[len(prefix) :]
@@ -33,13 +34,16 @@ def delegation(pp: dict[str, Any]) -> list[str]:
     for d in as_list(as_dict(pp.get("authenticationInfo")).get("serviceAccountDelegationInfo")):
         d = as_dict(d)
         for side in ("firstPartyPrincipal", "thirdPartyPrincipal"):
-            who = as_str(as_dict(d.get(side)).get("principalEmail"))
+            who = text(as_dict(d.get(side)).get("principalEmail"))
             if who:
                 chain.append(who)
-        if as_str(d.get("principalSubject")):
-            chain.append(as_str(d.get("principalSubject")))
+        subject = text(d.get("principalSubject"))
+        if subject:
+            chain.append(subject)
     chain.extend(
-        as_str(x) for x in as_list(as_dict(pp.get("metadata")).get("identityDelegationChain")) if as_str(x)
+        found
+        for x in as_list(as_dict(pp.get("metadata")).get("identityDelegationChain"))
+        if (found := text(x))
     )
     return chain
 
@@ -62,9 +66,9 @@ class Entry:
         self.pp = as_dict(entry.get("protoPayload"))
         self.labels = as_dict(as_dict(entry.get("resource")).get("labels"))
         self.meta = as_dict(self.pp.get("requestMetadata"))
-        self.method_name = as_str(self.pp.get("methodName"))
+        self.method_name = text(self.pp.get("methodName")) or ""
         self.method = last_segment(self.method_name.replace(".", "/"))
-        self.service = as_str(self.pp.get("serviceName"))
+        self.service = text(self.pp.get("serviceName")) or ""
         self.principal = principal_of(self.pp)
         # Most entries yield no event: what only events need (time, ids, identities) is read when
         # they are (plain attributes rather than functools.cached_property, which takes a lock in 3.11).
@@ -98,7 +102,7 @@ class Entry:
     def base_id(self) -> str:
         if not self._base_id:
             entry = self.entry
-            self._base_id = as_str(entry.get("insertId")) or as_str(entry.get("insertid")) or record_id(entry)
+            self._base_id = text(entry.get("insertId")) or text(entry.get("insertid")) or record_hash(entry)
         return self._base_id
 
     @property
@@ -108,10 +112,10 @@ class Entry:
         return self._project
 
     def _read_project(self) -> str:
-        project = as_str(self.labels.get("project_id"))
+        project = text(self.labels.get("project_id")) or ""
         for path in (
-            as_str(self.entry.get("logName")) or as_str(self.entry.get("logname")),
-            as_str(self.pp.get("resourceName")),
+            text(self.entry.get("logName")) or text(self.entry.get("logname")) or "",
+            text(self.pp.get("resourceName")) or "",
         ):
             if not project and path.startswith("projects/"):
                 candidate = path.split("/")[1]
@@ -128,7 +132,7 @@ class Entry:
 
     @property
     def ip(self) -> str | None:
-        return as_str(self.meta.get("callerIp")) or as_str(self.meta.get("callerIP")) or None
+        return text(self.meta.get("callerIp")) or text(self.meta.get("callerIP")) or None
 
     def at(self) -> datetime:
         when = self.time
@@ -147,19 +151,19 @@ class Entry:
 
     def region(self) -> str | None:
         for key in ("location", "zone", "region"):
-            if as_str(self.labels.get(key)):
-                return as_str(self.labels.get(key))
+            if text(self.labels.get(key)):
+                return text(self.labels.get(key))
         locations = as_list(as_dict(self.pp.get("resourceLocation")).get("currentLocations"))
-        return as_str(locations[0]) if locations and as_str(locations[0]) else None
+        return text(locations[0]) if locations and text(locations[0]) else None
 
     def target_account(self) -> str:
         """The service account a call acts on: request.name, the resource label, resourceName."""
         request = as_dict(self.pp.get("request"))
         candidates = [
-            after(as_str(request.get("name")), "serviceAccounts")
-            or last_segment(as_str(request.get("name"))),
-            as_str(self.labels.get("email_id")),
-            after(as_str(self.pp.get("resourceName")), "serviceAccounts"),
+            after(text(request.get("name")) or "", "serviceAccounts")
+            or last_segment(text(request.get("name")) or ""),
+            text(self.labels.get("email_id")) or "",
+            after(text(self.pp.get("resourceName")) or "", "serviceAccounts"),
         ]
         candidates = [c for c in candidates if c and c != "-"]
         return next((c for c in candidates if "@" in c), candidates[0] if candidates else "")

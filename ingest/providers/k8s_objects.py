@@ -24,10 +24,10 @@ from typing import Any
 
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
-from ingest.fieldutil import as_dict, as_list, as_str
-from ingest.k8s_request import NODE_PREFIX, Request, normalize_key
+from ingest.providers.k8s_request import NODE_PREFIX, Request, normalize_key
 from ingest.secrets import fingerprint, scrub
-from ingest.timeparse import add_seconds, parse_seconds, parse_time
+from ingest.toolkit.fields import as_dict, as_list, text
+from ingest.toolkit.times import add_seconds, parse_seconds, parse_time
 
 # The TokenRequest API's default lifetime, assumed when the log does not say (Metadata level).
 DEFAULT_TOKEN_SECONDS = 3600.0
@@ -70,7 +70,7 @@ def _meta(req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
 def _first(maps: tuple[dict[str, Any], ...], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         for m in maps:
-            value = as_str(m.get(key))
+            value = text(m.get(key))
             if value:
                 return value
     return None
@@ -83,8 +83,8 @@ def _object_name(req: Request) -> tuple[str, str]:
         if obj.get("kind") in ("Status", "DeleteOptions"):
             continue
         meta = as_dict(obj.get("metadata"))
-        ns = ns or as_str(meta.get("namespace"))
-        name = name or as_str(meta.get("name"))
+        ns = ns or text(meta.get("namespace")) or ""
+        name = name or text(meta.get("name")) or ""
     return ns, name
 
 
@@ -99,7 +99,7 @@ def _token_request(req: Request) -> Event:
         normalize_key(k): v for k, v in as_dict(req.ev.get("annotations")).items() if isinstance(k, str)
     }
     attrs: dict[str, Any] = {}
-    kind, bname, buid = as_str(bound.get("kind")), as_str(bound.get("name")), as_str(bound.get("uid"))
+    kind, bname, buid = text(bound.get("kind")), text(bound.get("name")), text(bound.get("uid"))
     task = pod_uid = node = None
     if kind == "Pod" and bname:
         task, pod_uid = req.pod_task(ns, bname), buid or None
@@ -114,9 +114,9 @@ def _token_request(req: Request) -> Event:
         # Only a kubelet for a pod on its own node passes the node authorizer: the node is known.
         node = node or req.username[len(NODE_PREFIX) :]
         attested = True
-    credential = as_str(annotations.get("authentication.kubernetes.io/issued-credential-id"))
+    credential = text(annotations.get("authentication.kubernetes.io/issued-credential-id"))
     if not credential:
-        token = as_str(status.get("token"))
+        token = text(status.get("token"))
         if token:
             credential = fingerprint(token, req.ctx.settings.fingerprint_key)
             attrs["credential_inferred"] = "fingerprint of the issued token"
@@ -195,9 +195,9 @@ def _legacy_secret(req: Request) -> list[Event]:
     sa = ""
     attrs: dict[str, Any] = {"legacy_token": True}
     for obj in req.objects():
-        if as_str(obj.get("type")) == "kubernetes.io/service-account-token":
+        if text(obj.get("type")) == "kubernetes.io/service-account-token":
             meta = as_dict(obj.get("metadata"))
-            sa = sa or as_str(as_dict(meta.get("annotations")).get("kubernetes.io/service-account.name"))
+            sa = sa or text(as_dict(meta.get("annotations")).get("kubernetes.io/service-account.name")) or ""
     if not sa and "tokens-controller" in (req.user_agent or ""):
         m = _LEGACY_SECRET_NAME.match(name)
         if m:
@@ -228,13 +228,13 @@ def _pod_facts(obj: dict[str, Any]) -> tuple[str | None, str | None, str | None,
     if obj.get("kind") not in (None, "Pod"):
         return None, None, None, None
     spec = as_dict(obj.get("spec"))
-    sa = as_str(spec.get("serviceAccountName")) or as_str(spec.get("serviceAccount"))
+    sa = text(spec.get("serviceAccountName")) or text(spec.get("serviceAccount"))
     if not sa and spec:
         sa = "default"  # the ServiceAccount admission plugin fills in "default"
     containers = [as_dict(c) for c in as_list(spec.get("containers"))]
-    image = next((i for c in containers if (i := as_str(c.get("image")))), None)
-    uid = as_str(as_dict(obj.get("metadata")).get("uid"))
-    return sa or None, uid or None, image, as_str(spec.get("nodeName")) or None
+    image = next((i for c in containers if (i := text(c.get("image")))), None)
+    uid = text(as_dict(obj.get("metadata")).get("uid"))
+    return sa or None, uid or None, image, text(spec.get("nodeName")) or None
 
 
 def _pod(req: Request) -> list[Event]:
@@ -250,15 +250,15 @@ def _pod(req: Request) -> list[Event]:
     ended_by = ""
     if verb == "delete" and not sub:
         ended_by = "deleted"
-        uid = uid or as_str(as_dict(request.get("preconditions")).get("uid")) or None
+        uid = uid or text(as_dict(request.get("preconditions")).get("uid")) or None
     elif verb == "create" and sub == "eviction":
         ended_by = "evicted"
     elif verb in ("update", "patch") and sub == "status":
         body = request or response
-        phase = as_str(as_dict(body.get("status")).get("phase"))
+        phase = text(as_dict(body.get("status")).get("phase"))
         if phase in _DONE_PHASES:
             ended_by = phase.lower()
-            uid = uid or as_str(as_dict(body.get("metadata")).get("uid")) or None
+            uid = uid or text(as_dict(body.get("metadata")).get("uid")) or None
     nhi = req.nhi(ns, sa) if sa else None
     ctx = Context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
     task = req.pod_task(ns, name)
@@ -281,8 +281,8 @@ def _job(req: Request) -> list[Event]:
         body = req.obj("requestObject") or req.obj("responseObject")
         for cond in as_list(as_dict(body.get("status")).get("conditions")):
             c = as_dict(cond)
-            if as_str(c.get("type")) in ("Complete", "Failed") and as_str(c.get("status")) == "True":
-                ended_by = as_str(c.get("type")).lower()
+            if text(c.get("type")) in ("Complete", "Failed") and text(c.get("status")) == "True":
+                ended_by = (text(c.get("type")) or "").lower()
                 break
     if not ended_by:
         return []

@@ -28,7 +28,9 @@ from typing import Any
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
 from ingest.parsing import ParseContext
-from ingest.vendorkit import Emitter, ci, d, dig, lst, make_context, parse_time, record_hash, require_dict, s
+from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
+from ingest.toolkit.fields import as_dict, as_list, ci, dig, text
+from ingest.toolkit.times import parse_time
 
 SOURCE = "okta"
 
@@ -48,7 +50,7 @@ _OK = {"SUCCESS": "success", "ALLOW": "success", "FAILURE": "failure", "DENY": "
 
 def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
-    kind = s(ci(rec, "eventType", "eventtype"))
+    kind = text(ci(rec, "eventType", "eventtype"))
     if kind is None:
         raise RecordRejected("Okta event has no eventType")
     time = parse_time(ci(rec, "published"))
@@ -56,24 +58,24 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
         raise RecordRejected(
             f"Okta {kind}: published is missing or not a timestamp (got {ci(rec, 'published')!r:.40})"
         )
-    em = Emitter(SOURCE, ctx, "okta:" + record_hash(rec))
-    client = d(ci(rec, "client"))
+    em = Emitter(SOURCE, ctx, "okta:" + record_hash(rec, 12))
+    client = as_dict(ci(rec, "client"))
     context = make_context(
         em.key, ip=ci(client, "ipAddress"), user_agent=dig(client, "userAgent", "rawUserAgent")
     )
     result = ci(rec, "outcome")  # objects read more than once are looked up once
-    outcome = _OK.get((s(ci(result, "result")) or "").upper())
-    targets = [d(t) for t in lst(ci(rec, "target"))]
-    debug = d(dig(rec, "debugContext", "debugData"))
+    outcome = _OK.get((text(ci(result, "result")) or "").upper())
+    targets = [as_dict(t) for t in as_list(ci(rec, "target"))]
+    debug = as_dict(dig(rec, "debugContext", "debugData"))
     actor = _actor(rec, targets, debug)
     actor_obj = ci(rec, "actor")
     attrs = {
-        "okta_uuid": s(ci(rec, "uuid")),
-        "outcome_reason": s(ci(result, "reason")),
-        "grant_type": s(debug.get("grantType")),
+        "okta_uuid": text(ci(rec, "uuid")),
+        "outcome_reason": text(ci(result, "reason")),
+        "grant_type": text(debug.get("grantType")),
         "token_reuse": True if "reuse" in kind else None,
         # The OAuth client involved, also when the grant makes a person the subject.
-        "client_id": s(ci(actor_obj, "id")) if s(ci(actor_obj, "type")) in _APP_ACTORS else None,
+        "client_id": text(ci(actor_obj, "id")) if text(ci(actor_obj, "type")) in _APP_ACTORS else None,
     }
     if actor is not None:
         nhi, human, credential, acting = actor
@@ -95,13 +97,17 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
         return em.events
     by = actor[0] if actor else None
     if kind in ("system.api_token.create", "system.api_token.revoke"):
-        token = next((t for t in targets if s(t.get("type")) == "Token"), None)
-        token_id = s(token.get("id")) if token else None
+        token = next((t for t in targets if text(t.get("type")) == "Token"), None)
+        token_id = text(token.get("id")) if token else None
         if token_id:
             nhi = f"okta:api-token/{token_id}"
-            meta = {**attrs, "token_name": s(token.get("displayName")) if token else None, "changed_by": by}
+            meta = {
+                **attrs,
+                "token_name": text(token.get("displayName")) if token else None,
+                "changed_by": by,
+            }
             if kind.endswith("create"):
-                owner = s(dig(rec, "actor", "alternateId"))
+                owner = text(dig(rec, "actor", "alternateId"))
                 em.emit(
                     EventType.IDENTITY_REGISTERED,
                     time,
@@ -142,9 +148,11 @@ def sniff_okta(value: Any) -> bool:
 
 
 def _target_name(target: dict[str, Any]) -> str | None:
-    kind = s(target.get("type"))
-    name = s(target.get("alternateId")) if s(target.get("alternateId")) not in (None, "unknown") else None
-    ident = name or s(target.get("id")) or s(target.get("displayName"))
+    kind = text(target.get("type"))
+    name = (
+        text(target.get("alternateId")) if text(target.get("alternateId")) not in (None, "unknown") else None
+    )
+    ident = name or text(target.get("id")) or text(target.get("displayName"))
     return f"{kind} {ident}" if kind and ident else ident
 
 
@@ -157,27 +165,27 @@ def _actor(
     rec: dict[str, Any], targets: list[dict[str, Any]], debug: dict[str, Any]
 ) -> tuple[str, bool, str | None, str | None] | None:
     """(nhi, is a person, credential, acting user) of whoever made the request."""
-    actor = d(ci(rec, "actor"))
-    kind = s(actor.get("type"))
-    login = s(actor.get("alternateId"))
-    api_token = s(dig(rec, "transaction", "detail", "requestApiTokenId"))
+    actor = as_dict(ci(rec, "actor"))
+    kind = text(actor.get("type"))
+    login = text(actor.get("alternateId"))
+    api_token = text(dig(rec, "transaction", "detail", "requestApiTokenId"))
     if api_token:
         return f"okta:api-token/{api_token}", False, api_token, login
     if kind in _APP_ACTORS:
-        grant = s(debug.get("grantType"))
-        user = next((t for t in targets if s(t.get("type")) == "User"), None)
-        if grant in _USER_GRANTS or (grant is None and (user or s(debug.get("userId")))):
+        grant = text(debug.get("grantType"))
+        user = next((t for t in targets if text(t.get("type")) == "User"), None)
+        if grant in _USER_GRANTS or (grant is None and (user or text(debug.get("userId")))):
             person = (
-                _person(s(user.get("alternateId")), s(user.get("id")))
+                _person(text(user.get("alternateId")), text(user.get("id")))
                 if user
-                else _person(None, s(debug.get("userId")))
+                else _person(None, text(debug.get("userId")))
             )
             if person:
                 return person, True, None, None
-        client = s(actor.get("id")) or login
+        client = text(actor.get("id")) or login
         return (f"okta:app/{client}", False, None, None) if client else None
     if kind == "User" and (login or "").lower() != "system@okta.com":  # Okta's own automation
-        person = _person(login, s(actor.get("id")))
+        person = _person(login, text(actor.get("id")))
         return (person, True, None, None) if person else None
     return None
 
@@ -191,8 +199,8 @@ def _oauth_token(
     attrs: dict[str, Any],
     em: Emitter,
 ) -> None:
-    token = next((t for t in targets if s(t.get("type")) in _TOKEN_TARGETS), None)
-    token_id = s(token.get("id")) if token else None
+    token = next((t for t in targets if text(t.get("type")) in _TOKEN_TARGETS), None)
+    token_id = text(token.get("id")) if token else None
     nhi, human = actor[0], actor[1]
     if ".token.revoke" in kind:
         if token_id:
@@ -206,8 +214,8 @@ def _oauth_token(
                 human=human,
             )
         return
-    detail = d(token.get("detailEntry")) if token else {}
-    grant = s(attrs.get("grant_type")) or "unknown"
+    detail = as_dict(token.get("detailEntry")) if token else {}
+    grant = text(attrs.get("grant_type")) or "unknown"
     em.emit(
         EventType.CREDENTIAL_ISSUED,
         time,
@@ -219,8 +227,8 @@ def _oauth_token(
         context=context,
         attrs={
             **attrs,
-            "token_type": s(token.get("type")) if token else None,
-            "scopes": s(detail.get("scopes")),
+            "token_type": text(token.get("type")) if token else None,
+            "scopes": text(detail.get("scopes")),
         },
         human=human,
     )

@@ -1,6 +1,6 @@
 """GCP IAM lifecycle rules: token minting, service account keys and accounts, federation.
 
-See ``ingest/gcp_audit.py`` for the mapping table. Nothing here copies a token: Google does not log
+See ``ingest/parsers/gcp_audit.py`` for the mapping table. Nothing here copies a token: Google does not log
 minted tokens, and the credential ids are keyed fingerprints of who/what/when or key ids.
 """
 
@@ -13,10 +13,10 @@ import orjson
 
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
-from ingest.fieldutil import as_dict, as_list, as_str
-from ingest.gcp_entry import Entry, after, caller_attrs
+from ingest.providers.gcp_entry import Entry, after, caller_attrs
 from ingest.secrets import fingerprint, scrub
-from ingest.timeparse import add_seconds, parse_seconds, parse_time
+from ingest.toolkit.fields import as_dict, as_list, text
+from ingest.toolkit.times import add_seconds, parse_seconds, parse_time
 
 DEFAULT_TOKEN_SECONDS = 3600.0
 _TOKEN_METHODS = {
@@ -84,8 +84,8 @@ def _token(e: Entry) -> list[Event]:
     scopes = [s for s in as_list(request.get("scope")) if isinstance(s, str)]
     if scopes:
         attrs["scopes"] = scopes
-    if as_str(request.get("audience")):
-        attrs["audience"] = scrub(as_str(request.get("audience")), e.ctx.settings.fingerprint_key)
+    if text(request.get("audience")):
+        attrs["audience"] = scrub(text(request.get("audience")), e.ctx.settings.fingerprint_key)
     material = "\x1f".join((e.principal, target, at.isoformat(), e.method))
     return [
         e.event(
@@ -113,8 +113,8 @@ def _jwt_exp(payload: Any) -> datetime | None:
 
 def _key_created(e: Entry) -> list[Event]:
     response = as_dict(e.pp.get("response"))
-    name = as_str(response.get("name"))
-    key_id = after(name, "keys") or as_str(response.get("keyId")) or as_str(response.get("key_id"))
+    name = text(response.get("name")) or ""
+    key_id = after(name, "keys") or text(response.get("keyId")) or text(response.get("key_id"))
     account = after(name, "serviceAccounts") if "@" in after(name, "serviceAccounts") else e.target_account()
     if not account:
         raise RecordRejected(f"{e.method} without a service account (response.name / request.name)")
@@ -142,7 +142,7 @@ def _key_created(e: Entry) -> list[Event]:
 
 def _key_revoked(e: Entry) -> list[Event]:
     request = as_dict(e.pp.get("request"))
-    name = as_str(request.get("name")) or as_str(e.pp.get("resourceName"))
+    name = text(request.get("name")) or text(e.pp.get("resourceName")) or ""
     key_id = after(name, "keys")
     if not key_id:
         raise RecordRejected(f"{e.method} without a key id (request.name .../keys/ID)")
@@ -162,8 +162,8 @@ def _key_revoked(e: Entry) -> list[Event]:
 def _account_created(e: Entry) -> list[Event]:
     request, response = as_dict(e.pp.get("request")), as_dict(e.pp.get("response"))
     spec = as_dict(request.get("service_account")) or as_dict(request.get("serviceAccount"))
-    account = as_str(response.get("email")) or as_str(spec.get("email")) or as_str(e.labels.get("email_id"))
-    account_id = as_str(request.get("account_id")) or as_str(request.get("accountId"))
+    account = text(response.get("email")) or text(spec.get("email")) or text(e.labels.get("email_id"))
+    account_id = text(request.get("account_id")) or text(request.get("accountId"))
     if not account and account_id and e.project != "-":
         account = f"{account_id}@{e.project}.iam.gserviceaccount.com"
     if not account:
@@ -177,7 +177,7 @@ def _account_created(e: Entry) -> list[Event]:
                 response.get("display_name"),
                 spec.get("display_name"),
             )
-            if as_str(v)
+            if text(v)
         ),
         None,
     )
@@ -186,7 +186,7 @@ def _account_created(e: Entry) -> list[Event]:
             "registered",
             EventType.IDENTITY_REGISTERED,
             nhi=e.nhi(account),
-            purpose=scrub(as_str(purpose), e.ctx.settings.fingerprint_key) if purpose else None,
+            purpose=scrub(text(purpose), e.ctx.settings.fingerprint_key) if purpose else None,
             attrs=caller_attrs(e),
         )
     ]
@@ -195,17 +195,17 @@ def _account_created(e: Entry) -> list[Event]:
 def _federation(e: Entry) -> list[Event]:
     meta = as_dict(e.pp.get("metadata"))
     ai = as_dict(e.pp.get("authenticationInfo"))
-    principal = as_str(meta.get("mapped_principal")) or as_str(ai.get("principalSubject"))
+    principal = text(meta.get("mapped_principal")) or text(ai.get("principalSubject"))
     if not principal:
         raise RecordRejected("ExchangeToken without metadata.mapped_principal or principalSubject")
     at = e.at()
     attrs = caller_attrs(e)
     attrs.pop("caller", None)
-    provider = as_str(e.pp.get("resourceName"))
+    provider = text(e.pp.get("resourceName")) or ""
     if provider:
         attrs["provider"] = provider
-    if as_str(ai.get("principalSubject")):
-        attrs["subject"] = scrub(as_str(ai.get("principalSubject")), e.ctx.settings.fingerprint_key)
+    if text(ai.get("principalSubject")):
+        attrs["subject"] = scrub(text(ai.get("principalSubject")), e.ctx.settings.fingerprint_key)
     attrs["expires_at_assumed"] = True  # federated access tokens live one hour; the log does not say
     material = "\x1f".join((principal, provider, at.isoformat()))
     return [

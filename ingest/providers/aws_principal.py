@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.vendorkit import ci, d, s, truthy
+from ingest.toolkit.fields import as_dict, ci, text, truthy
 
 _INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
 _EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
@@ -75,22 +75,22 @@ def _arn_account(arn: str) -> str | None:
 def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
     """The identity that made the call, or None when no identity of the account did (an AWS
     service acting for itself, a web-identity or SAML caller that has no AWS credential yet)."""
-    ui = d(ci(rec, "userIdentity"))
-    kind = s(ci(ui, "type")) or ""
-    arn = s(ci(ui, "arn")) or ""
+    ui = as_dict(ci(rec, "userIdentity"))
+    kind = text(ci(ui, "type")) or ""
+    arn = text(ci(ui, "arn")) or ""
     if kind in ("AWSService", "WebIdentityUser", "SAMLUser"):
         return None
-    account = _arn_account(arn) or s(ci(ui, "accountId")) or s(ci(rec, "recipientAccountId"))
+    account = _arn_account(arn) or text(ci(ui, "accountId")) or text(ci(rec, "recipientAccountId"))
     if account is None:
         return None
-    key = s(ci(ui, "accessKeyId"))
+    key = text(ci(ui, "accessKeyId"))
 
     def console() -> bool:  # only users and role sessions ask, so the other callers skip the reads
         return (
             event_name == "ConsoleLogin"
             or truthy(ci(rec, "sessionCredentialFromConsole"))
-            or s(ci(ui, "invokedBy")) == "signin.amazonaws.com"
-            or s(ci(rec, "eventType")) in ("AwsConsoleSignIn", "AwsConsoleSignin")
+            or text(ci(ui, "invokedBy")) == "signin.amazonaws.com"
+            or text(ci(rec, "eventType")) in ("AwsConsoleSignIn", "AwsConsoleSignin")
         )
 
     def person(name: str) -> Principal:
@@ -99,7 +99,7 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
     if kind == "Root" or arn.endswith(":root"):
         return person("root")
     if kind == "IAMUser" or ":user/" in arn:
-        name = arn.rsplit("/", 1)[-1] if ":user/" in arn else s(ci(ui, "userName"))
+        name = arn.rsplit("/", 1)[-1] if ":user/" in arn else text(ci(ui, "userName"))
         if name:
             return (
                 person(name) if console() else Principal(f"aws:{account}:user/{name}", kind, account, key=key)
@@ -117,12 +117,12 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
                 role_id, kind, account, key=key, role=role_id, task=task, instance=instance_of(session)
             )
     if kind == "FederatedUser" or ":federated-user/" in arn:
-        name = arn.rsplit("/", 1)[-1] if ":federated-user/" in arn else s(ci(ui, "userName"))
+        name = arn.rsplit("/", 1)[-1] if ":federated-user/" in arn else text(ci(ui, "userName"))
         if name:
             return Principal(f"aws:{account}:federated-user/{name}", kind, account, key=key)
-    if kind in ("Unknown", "IdentityCenterUser") and s(ci(ui, "userName")):
-        return person(s(ci(ui, "userName")) or "")  # IAM Identity Center users: people
-    principal_id = s(ci(ui, "principalId"))
+    if kind in ("Unknown", "IdentityCenterUser") and text(ci(ui, "userName")):
+        return person(text(ci(ui, "userName")) or "")  # IAM Identity Center users: people
+    principal_id = text(ci(ui, "principalId"))
     if principal_id:
         return Principal(
             f"aws:{account}:principal/{principal_id.split(':', 1)[0]}", kind or "Unknown", account, key=key
@@ -131,18 +131,18 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
 
 
 def _role_session(ui: dict[str, Any], arn: str) -> tuple[str, str | None, str | None] | None:
-    issuer = d(ci(ci(ui, "sessionContext"), "sessionIssuer"))
-    issuer_arn = s(ci(issuer, "arn"))
+    issuer = as_dict(ci(ci(ui, "sessionContext"), "sessionIssuer"))
+    issuer_arn = text(ci(issuer, "arn"))
     parsed = parse_role_arn(arn)
     if parsed is not None:
         return parsed[1], parsed[2], issuer_arn
     role = (
-        s(ci(issuer, "userName"))
+        text(ci(issuer, "userName"))
         or (parse_role_arn(issuer_arn) or ("", "", None))[1]
-        or s(ci(ui, "userName"))
+        or text(ci(ui, "userName"))
     )
     if not role:
         return None
-    principal_id = s(ci(ui, "principalId")) or ""
+    principal_id = text(ci(ui, "principalId")) or ""
     session = principal_id.split(":", 1)[1] if ":" in principal_id else None
     return role, session or None, issuer_arn

@@ -7,11 +7,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from contract.errors import RecordRejected
-from contract.events import Event, EventType, event_from_record
+from contract.events import Event, event_from_record
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
-
-_TYPES = frozenset(t.value for t in EventType)
+from ingest.toolkit.build import describe_validation_error, looks_native
 
 
 def parse_native(record: Any, ctx: ParseContext) -> list[Event]:
@@ -28,22 +27,4 @@ def parse_native(record: Any, ctx: ParseContext) -> list[Event]:
 
 
 def sniff_native(record: Any) -> bool:
-    if not isinstance(record, dict):
-        return False
-    kind = record.get("type")
-    return isinstance(kind, str) and kind in _TYPES and "time" in record
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem: 'field: message (got value)'. Input values are cut short."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "record"
-        msg = err["msg"]
-        got = err.get("input")
-        if err["type"] == "missing" or isinstance(got, dict):
-            parts.append(f"{loc}: {msg}")
-        else:
-            shown = repr(got)
-            parts.append(f"{loc}: {msg} (got {shown[:60]}{'...' if len(shown) > 60 else ''})")
-    return "; ".join(parts)
+    return looks_native(record)

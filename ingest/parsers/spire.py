@@ -36,10 +36,11 @@ import orjson
 
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
-from ingest.fieldutil import host_of, looks_native, one_event, record_id, short_hash
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
-from ingest.timeparse import parse_seconds, parse_time
+from ingest.toolkit.build import looks_native, one_event, record_hash, short_hash
+from ingest.toolkit.fields import host_of
+from ingest.toolkit.times import parse_seconds, parse_time
 
 SOURCE = "spire"
 DEFAULT_AGENT_SVID_SECONDS = 3600.0
@@ -200,7 +201,7 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
             "type": EventType.CREDENTIAL_ISSUED,
             "time": when,
             # The line itself is the identity of the event: a re-read log file is idempotent.
-            "id": f"spire:{record_id(fields)}",
+            "id": f"spire:{record_hash(fields)}",
             "source": SOURCE,
             "nhi": nhi,
             "credential": credential,

@@ -16,6 +16,10 @@ Activity = Literal["create", "update", "close"]
 
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
 
+# The rows below are the schema: the store builds its Arrow tables from their fields and types, and a
+# test holds the migrations to them. Integers are 64-bit unless a field carries this marker.
+INT32: dict[str, Any] = {"int_bits": 32}
+
 
 @dataclass(slots=True)
 class Finding:
@@ -61,8 +65,8 @@ class Factor:
 class TrustChange:
     nhi: str
     time: datetime
-    score: int
-    previous: int | None
+    score: int = field(metadata=INT32)
+    previous: int | None = field(metadata=INT32)
     factors: tuple[Factor, ...]
     event_id: str
 
@@ -81,14 +85,14 @@ class TrustChange:
 class IdentityRow:
     nhi: str
     owner: str | None
-    owner_status: str  # active | departed | none
+    owner_status: str  # active | departed | none | human
     status: str  # registered | unregistered | deleted
     purpose: str | None
     first_seen: datetime
     last_seen: datetime
     event_count: int
-    trust: int
-    open_findings: int
+    trust: int = field(metadata=INT32)
+    open_findings: int = field(metadata=INT32)
 
 
 @dataclass(slots=True)

@@ -16,10 +16,11 @@ from contract.changes import change_time, content_hash, history_id
 from contract.events import CONTEXT_FIELDS, Event
 from contract.records import CredentialRow, Finding, IdentityRow, TaskRow, TrustChange
 from contract.rejects import Reject
+from store.schema import STR, TS, event_scalars, rows_table
 
-TS = pa.timestamp("us", tz="UTC")
-STR = pa.string()
-EVIDENCE = pa.list_(STR)
+# Fields of a row type that are not stored as they are (JSON text, built below).
+_FINDING_NOT_COLUMNS = frozenset({"details"})
+_TRUST_NOT_COLUMNS = frozenset({"factors"})
 
 
 def last_per_key(table: pa.Table, keys: Sequence[Hashable]) -> pa.Table:
@@ -39,26 +40,8 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-# Scalar columns of ``events``, in table order; context and attrs need conversion and come after.
-EVENT_SCALARS = pa.schema(
-    [
-        ("id", STR),
-        ("type", STR),
-        ("time", TS),
-        ("nhi", STR),
-        ("credential", STR),
-        ("task", STR),
-        ("owner", STR),
-        ("source", STR),
-        ("expires_at", TS),
-        ("method", STR),
-        ("attested", pa.bool_()),
-        ("action", STR),
-        ("resource", STR),
-        ("outcome", STR),
-        ("purpose", STR),
-    ]
-)
+# Scalar columns of ``events``: the contract's fields, less the two that need converting.
+EVENT_SCALARS = event_scalars()
 CONTEXT = pa.struct([(f, STR) for f in CONTEXT_FIELDS])
 
 
@@ -91,86 +74,33 @@ def rejects_table(rejects: Sequence[Reject]) -> pa.Table:
 def findings_table(findings: Sequence[Finding]) -> pa.Table:
     """Every change, in order; the columns serve both ``findings`` and ``finding_history``."""
     details = [_json(f.details) for f in findings]
-    return pa.table(
-        {
-            "history_id": pa.array([history_id(f, d) for f, d in zip(findings, details, strict=True)], STR),
-            "finding_id": pa.array([f.finding_id for f in findings], STR),
-            "activity": pa.array([f.activity for f in findings], STR),
-            "detector": pa.array([f.detector for f in findings], STR),
-            "severity": pa.array([f.severity for f in findings], STR),
-            "status": pa.array([f.status for f in findings], STR),
-            "nhi": pa.array([f.nhi for f in findings], STR),
-            "credential": pa.array([f.credential for f in findings], STR),
-            "task": pa.array([f.task for f in findings], STR),
-            "reason": pa.array([f.reason for f in findings], STR),
-            "summary": pa.array([f.summary for f in findings], STR),
-            "first_seen": pa.array([f.first_seen for f in findings], TS),
-            "last_seen": pa.array([f.last_seen for f in findings], TS),
-            "resolved_at": pa.array([f.resolved_at for f in findings], TS),
-            "time": pa.array([change_time(f) for f in findings], TS),
-            "evidence": pa.array([f.evidence for f in findings], EVIDENCE),
-            "details": pa.array(details, STR),
-        }
+    return (
+        rows_table(findings, Finding, _FINDING_NOT_COLUMNS)
+        .append_column("details", pa.array(details, STR))
+        .append_column("time", pa.array([change_time(f) for f in findings], TS))
+        .append_column(
+            "history_id", pa.array([history_id(f, d) for f, d in zip(findings, details, strict=True)], STR)
+        )
     )
 
 
 def trust_table(changes: Sequence[TrustChange]) -> pa.Table:
-    return pa.table(
-        {
-            "nhi": pa.array([c.nhi for c in changes], STR),
-            "time": pa.array([c.time for c in changes], TS),
-            "score": pa.array([c.score for c in changes], pa.int32()),
-            "previous": pa.array([c.previous for c in changes], pa.int32()),
-            "factors": pa.array([_json([f.as_dict() for f in c.factors]) for c in changes], STR),
-            "event_id": pa.array([c.event_id for c in changes], STR),
-        }
+    factors = [_json([f.as_dict() for f in c.factors]) for c in changes]
+    return rows_table(changes, TrustChange, _TRUST_NOT_COLUMNS).append_column(
+        "factors", pa.array(factors, STR)
     )
 
 
 def identities_table(rows: Sequence[IdentityRow]) -> pa.Table:
-    return pa.table(
-        {
-            "nhi": pa.array([r.nhi for r in rows], STR),
-            "owner": pa.array([r.owner for r in rows], STR),
-            "owner_status": pa.array([r.owner_status for r in rows], STR),
-            "status": pa.array([r.status for r in rows], STR),
-            "purpose": pa.array([r.purpose for r in rows], STR),
-            "first_seen": pa.array([r.first_seen for r in rows], TS),
-            "last_seen": pa.array([r.last_seen for r in rows], TS),
-            "event_count": pa.array([r.event_count for r in rows], pa.int64()),
-            "trust": pa.array([r.trust for r in rows], pa.int32()),
-            "open_findings": pa.array([r.open_findings for r in rows], pa.int32()),
-        }
-    )
+    return rows_table(rows, IdentityRow)
 
 
 def credentials_table(rows: Sequence[CredentialRow]) -> pa.Table:
-    return pa.table(
-        {
-            "credential": pa.array([r.credential for r in rows], STR),
-            "nhi": pa.array([r.nhi for r in rows], STR),
-            "method": pa.array([r.method for r in rows], STR),
-            "task": pa.array([r.task for r in rows], STR),
-            "attested": pa.array([r.attested for r in rows], pa.bool_()),
-            "issued_at": pa.array([r.issued_at for r in rows], TS),
-            "expires_at": pa.array([r.expires_at for r in rows], TS),
-            "revoked_at": pa.array([r.revoked_at for r in rows], TS),
-            "first_used": pa.array([r.first_used for r in rows], TS),
-            "last_used": pa.array([r.last_used for r in rows], TS),
-            "use_count": pa.array([r.use_count for r in rows], pa.int64()),
-        }
-    )
+    return rows_table(rows, CredentialRow)
 
 
 def tasks_table(rows: Sequence[TaskRow]) -> pa.Table:
-    return pa.table(
-        {
-            "task": pa.array([r.task for r in rows], STR),
-            "nhi": pa.array([r.nhi for r in rows], STR),
-            "started_at": pa.array([r.started_at for r in rows], TS),
-            "ended_at": pa.array([r.ended_at for r in rows], TS),
-        }
-    )
+    return rows_table(rows, TaskRow)
 
 
 def engine_state_table(state: dict[str, bytes]) -> pa.Table:

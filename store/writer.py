@@ -17,6 +17,7 @@ import pyarrow as pa
 from store import chain
 from store import columns as C
 from store.batch import Batch
+from store.schema import TS
 
 _EVENTS = """
 INSERT INTO events BY NAME
@@ -113,7 +114,7 @@ def plan_batch(batch: Batch) -> list[Step]:
         changes = C.findings_table(batch.findings)
         latest = C.last_per_key(changes, [f.finding_id for f in batch.findings])
         # recorded_at is a column (not a SQL parameter) because the chain hashes it
-        recorded = changes.append_column("recorded_at", pa.array([now["now"]] * len(changes), C.TS))
+        recorded = changes.append_column("recorded_at", pa.array([now["now"]] * len(changes), TS))
         steps.append(Step("_b_history", recorded, _HISTORY, {}, "finding_changes", _link_history))
         steps.append(Step("_b_findings", latest, _FINDINGS, now))
     if batch.trust:

@@ -2,19 +2,28 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two installs: the runtime (what `make demo` needs) and the dev tools on top (tests, linters).
+RUNTIME := $(VENV)/.runtime-stamp
+STAMP := $(VENV)/.dev-stamp
 
 .PHONY: demo test lint bench kafka-up kafka-down clean install
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setuptools prints a notice about every editable install; it is not a problem to act on.
+QUIET_PIP := PYTHONWARNINGS=ignore:::setuptools.command.editable_wheel $(BIN)/python -m pip install -q
+
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(QUIET_PIP) -e .
+	@touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(QUIET_PIP) -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/nhi demo --db demo.duckdb
 
 # The suite runs against a real Kafka broker: NHI_KAFKA_BOOTSTRAP if set, else a local one started here

@@ -106,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
         f"{stats.rejects} rejects in {elapsed:.1f}s -> {db}"
     )
     out.print("\n[bold]try next:[/]")
+    nhi = console.command()
     for example in (
-        f"nhi query --db {db} --named trust-leaderboard -p limit=10",
-        f"nhi query --db {db} --named tokens-outliving-tasks -p status=open",
-        f'nhi query --db {db} "SELECT detector, severity, count(*) FROM findings GROUP BY ALL ORDER BY ALL"',
+        f"{nhi} query --db {db} --named trust-leaderboard -p limit=10",
+        f"{nhi} query --db {db} --named tokens-outliving-tasks -p status=open",
+        f'{nhi} query --db {db} "SELECT detector, severity, count(*) FROM findings GROUP BY ALL ORDER BY ALL"',
     ):
         out.print(f"  {example}", markup=False)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +18,20 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def command() -> str:
+    """How to run ``nhi`` again from the shell this one was started in: ``nhi`` when that is on
+    PATH (and is this program), else the path it was started by (``.venv/bin/nhi`` after ``make
+    demo``), else ``python -m nhi`` with this interpreter. Hints printed with it work in a fresh shell."""
+    started = sys.argv[0] if sys.argv else ""
+    on_path = shutil.which("nhi")
+    if on_path and started and os.path.realpath(on_path) == os.path.realpath(started):
+        return "nhi"
+    if os.path.basename(started) == "nhi" and os.path.exists(started):
+        relative = os.path.relpath(started)
+        return relative if relative.startswith("..") or os.sep in relative else f".{os.sep}{relative}"
+    return f"{sys.executable} -m nhi"
 
 
 def alert_line(f: Finding) -> str:

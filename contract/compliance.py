@@ -1,7 +1,7 @@
 """Which detector covers which control: the framework catalogues and the mapping, as data.
 
 One module, read by the OCSF alerts (each record names its controls), the compliance exports
-(per-control status) and the README table (``markdown_table``), so the three never disagree.
+(per-control status) and the table in docs/compliance.md (``markdown_table``), so the three never disagree.
 
 Frameworks: OWASP Non-Human Identities Top 10 (2025), NIST CSF 2.0 (the subcategories that concern
 identities, assets and monitoring; the rest of CSF is out of this tool's reach and not listed),
@@ -244,7 +244,7 @@ def detector_names() -> list[str]:
 
 
 def markdown_table() -> str:
-    """The README's coverage table, rendered from the data above."""
+    """The coverage table of docs/compliance.md, rendered from the data above."""
     lines = [
         "| Detector | OWASP NHI Top 10 (2025) | NIST CSF 2.0 | NIST SP 800-207 |",
         "| --- | --- | --- | --- |",

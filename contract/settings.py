@@ -1,6 +1,6 @@
 """Every threshold in one frozen object, read from ``NHI_*`` environment variables.
 
-The README's settings table is generated from ``SETTINGS_DOC``; a test keeps the two in step.
+The settings table in docs/settings.md is generated from ``SETTINGS_DOC``; a test keeps the two in step.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 each event as the store writes it (the Arrow row: times as UTC instants) and each reject's reason
 by location. A deliberate change to what a parser stores is a fix: regenerate the file with
 ``NHI_UPDATE_STORED=1 pytest tests/test_datasets_stored.py`` and list the fix in
-``docs/parsers.md`` ("Changes to stored events"), so the diff is reviewed, never silent.
+``docs/formats.md`` ("Changes to stored events"), so the diff is reviewed, never silent.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from contract.errors import NhiError, RecordRejected
+from contract.errors import NhiError, RecordRejected, RecordSkipped
 from contract.events import Event
 from contract.rejects import Reject
 from contract.settings import Settings
@@ -16,6 +16,11 @@ from ingest.secrets import scrub, scrub_text
 from ingest.sources import NOT_JSON, RawRecord
 
 RAW_LIMIT = 65536  # bytes of a rejected record kept in the reject row
+
+
+def no_events_reason(source: str) -> str:
+    """Why a record that parsed into no events was skipped, when its parser gave no reason."""
+    return f"{source}: nothing about a non-human identity in this record"
 
 
 def resolve_format(name: str) -> Format | None:
@@ -39,6 +44,8 @@ class Collector:
         self.records = 0
         self.events = 0
         self.rejects = 0
+        # (source, reason) -> records that concern no NHI: not rejects, but counted for coverage
+        self.skipped: dict[tuple[str, str], int] = {}
         self._last_auto: Format | None = None
         # One context for every record: parsers don't need the location (rejects carry it), and
         # building a context per record is measurable on the hot path.
@@ -71,10 +78,23 @@ class Collector:
             else:
                 value = rec.text
             events = fmt.parse(value, self._ctx)
+        except RecordSkipped as skip:
+            self._skip(name, skip.reason)
+            return []
         except Exception as exc:
             return self._failed(rec, exc, name)
+        if not events:
+            self._skip(name, no_events_reason(name))
         self.events += len(events)
         return events
+
+    def _skip(self, source: str, reason: str) -> None:
+        key = (source, reason)
+        self.skipped[key] = self.skipped.get(key, 0) + 1
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
     def _failed(self, rec: RawRecord, exc: Exception, source: str) -> Reject:
         if isinstance(exc, RecordRejected):
@@ -117,8 +137,14 @@ class Collector:
                     continue
             try:
                 events = parse(value, ctx)
+            except RecordSkipped as skip:
+                self._skip(name, skip.reason)
+                continue
             except Exception as exc:
                 yield self._failed(rec, exc, name)
+                continue
+            if not events:
+                self._skip(name, no_events_reason(name))
                 continue
             self.events += len(events)
             yield from events

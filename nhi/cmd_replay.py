@@ -8,7 +8,14 @@ from alerts.live import replay_alerts
 from ingest.collect import Collector
 from ingest.sources import read_inputs
 from nhi import console
-from nhi.common import add_db_argument, add_format_arguments, open_store, parse_options, settings_from
+from nhi.common import (
+    add_db_argument,
+    add_format_arguments,
+    add_network_arguments,
+    open_store,
+    parse_options,
+    settings_from,
+)
 from streams.embedded import EmbeddedPipeline, RunStats
 
 HELP = "Run the embedded pipeline over log files (or - for stdin) and store the evidence."
@@ -31,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_db_argument(p)
     add_format_arguments(p)
+    add_network_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit 1 if any record was rejected")
     p.add_argument("--quiet", "-q", action="store_true", help="don't print alerts as they fire")
     p.add_argument(

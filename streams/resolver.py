@@ -7,12 +7,13 @@ later - because its issuance arrived after the revocation, say - still receives 
 
 Two keys carry observations between identities (``streams/correlate.py``):
 
-- ``scope:<scope>``: every NHI is indexed under its scope; the first inventory registration in a
-  scope is routed to all of them, and parked for the ones that come later. The key latches: after
-  that first one, no other registration is routed (one is all an NHI needs to know).
+- ``scope:<scope>``: every NHI is indexed under its scope; the earliest inventory registration in
+  a scope (by event time, then id) is routed to all of them, and parked for the ones that come
+  later. Any other registration is not routed: one is all an NHI needs to know. Choosing the
+  earliest, not the first to arrive, keeps the choice the same on replay and on Kafka.
 - ``seat:<address>``: NHIs whose workload credentials are used from an address are indexed under
   it; uses of that address by other principals (people, long-lived keys, assumed sessions) are
-  routed to them. One use per principal and ``SEAT_REPEAT_S`` is enough.
+  routed to them, and the newest ``SEAT_PARKED`` (by event time) are parked for NHIs indexed later.
 
 State is a mapping of key -> ``KeyState``. Keys are independent, which is what lets the
 Kafka worker partition this stage by key (a repartition) with the same functions.
@@ -30,7 +31,7 @@ from streams.state import is_inventory_registration
 
 PARKED_CAP = 8  # terminal events kept per key; a task ends once, a credential is revoked once
 SCOPE, SEAT = "scope:", "seat:"
-SEAT_REPEAT_S = 600.0  # a principal's next use of the same address within this is not routed again
+SEAT_PARKED = 16  # other principals' uses of an address kept for workloads indexed there later
 # Whose use of an address is someone else's seat for a workload credential used there.
 _SEAT_SESSIONS = frozenset({"person", "key", "assumed"})
 
@@ -112,23 +113,22 @@ def on_index(ks: KeyState, nhi: str) -> list[Event]:
 def on_routed(ks: KeyState, event: Event, key: str) -> list[str]:
     """Park a key-routed event and return the NHIs it goes to now."""
     if key.startswith(SCOPE):
-        if ks.latched:
+        if ks.latched and ks.parked and ks.parked[0].sort_key() <= event.sort_key():
             return []
         ks.latched = True
         ks.parked = [event]
         return list(ks.nhis)
-    if key.startswith(SEAT) and _seen_recently(ks, event):
-        return []
+    if key.startswith(SEAT):
+        if all(p.id != event.id for p in ks.parked):
+            ks.parked.append(event)
+            ks.parked.sort(key=Event.sort_key)
+            del ks.parked[:-SEAT_PARKED]
+        return list(ks.nhis)
     if all(p.id != event.id for p in ks.parked):
         ks.parked.append(event)
         if len(ks.parked) > PARKED_CAP:
             del ks.parked[0]
     return list(ks.nhis)
-
-
-def _seen_recently(ks: KeyState, event: Event) -> bool:
-    t = event.time.timestamp()
-    return any(p.nhi == event.nhi and abs(p.time.timestamp() - t) < SEAT_REPEAT_S for p in ks.parked)
 
 
 class Resolver:

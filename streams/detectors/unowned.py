@@ -59,7 +59,8 @@ def scope_covered(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     """Another identity of this scope was registered by an inventory: this one, active and never
     registered, is a shadow NHI from now on."""
     if not is_inventory_registration(event) or st.scope_inventoried:
-        return []
+        return []  # the resolver routes only earlier registrations after the first, so the
+        # first applied here is the scope's earliest once events are applied in time order
     st.scope_inventoried, st.scope_event = True, event.id
     st.version += 1  # the trust score's owner factor changes with it
     if st.human or st.managed_by is not None or not st.credentials:

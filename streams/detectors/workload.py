@@ -33,6 +33,7 @@ from streams.detectors.common import raise_finding
 from streams.state import ADDRESS_MEMORY, SEAT_MEMORY, CredentialState, NhiState, Seat, WorkloadUse
 
 DETECTOR = "context-drift"
+SEATS_PER_ADDRESS = 8  # other principals' uses of one address this NHI remembers (the newest)
 _ATTACK_DISTROS = ("kali", "parrot", "pentoo", "blackarch")
 _WINDOWS = re.compile(r"windows|win64|win32|\bwin10\b")
 _MAC = re.compile(r"darwin|mac ?os|macintosh|os/macos")
@@ -131,7 +132,7 @@ def seat_observed(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     seat = Seat(event.nhi, event.time, event.context.user_agent, event.id)
     seats = st.seats.setdefault(address, [])
     seats.append(seat)
-    del seats[:-4]
+    del seats[:-SEATS_PER_ADDRESS]
     _trim(st.seats)
     use = st.workload_uses.get(address)
     if use is None:

@@ -244,6 +244,8 @@ def apply_facts(event: Event, st: NhiState) -> None:
     elif t is EventType.IDENTITY_REGISTERED or t is EventType.IDENTITY_UPDATED:
         st.registered = True
         st.deleted = False
+        if not st.scope_inventoried and is_inventory_registration(event):
+            st.scope_inventoried = True  # its own inventory record covers its scope too
         if event.owner is not None:
             _note_owner(event, st)
         if event.purpose is not None:

@@ -35,6 +35,12 @@ class Settings:
     batch_size: int = 5000
     # collectors: key for fingerprinting secrets found in records (keyed BLAKE2b)
     fingerprint_key: str = "nhi-evidence-default-key"
+    # context-drift, workload credentials: the providers' published IP ranges (comma-separated JSON
+    # files) and the user's own networks (comma-separated CIDRs)
+    provider_ranges: str = ""
+    own_networks: str = ""
+    # context-drift, someone else's seat: another principal's use of the same address this close in time
+    seat_window_s: float = 3600.0
 
     @property
     def max_overhang(self) -> timedelta:
@@ -68,6 +74,9 @@ SETTINGS_DOC: dict[str, str] = {
     "db": "Path of the DuckDB evidence store (also --db).",
     "batch_size": "Rows per Arrow batch written to DuckDB.",
     "fingerprint_key": "Key for the keyed hash that replaces secrets found in records. Set your own in production.",
+    "provider_ranges": "context-drift: cloud providers' published IP ranges, comma-separated JSON files (AWS ip-ranges.json, Google cloud.json, Azure ServiceTags); also --ip-ranges.",
+    "own_networks": "context-drift: your own networks (office egress, on-premises, cluster CIDRs), comma-separated CIDRs; also --network.",
+    "seat_window_s": "context-drift: a workload credential used from an address another principal used within this many seconds is in someone else's seat.",
 }
 
 
@@ -95,7 +104,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
 
 
 def _check(s: Settings) -> None:
-    for name in ("max_overhang_s", "grace_s", "reorder_window_s", "idle_flush_s", "long_lived_s"):
+    for name in (
+        "max_overhang_s",
+        "grace_s",
+        "reorder_window_s",
+        "idle_flush_s",
+        "long_lived_s",
+        "seat_window_s",
+    ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be >= 0")
     for name in ("learn_events", "evidence_cap", "dedupe_window", "batch_size"):

@@ -70,4 +70,6 @@ def print_counts(collector: Collector, stats: RunStats, db: str) -> None:
         f"in {stats.seconds:.1f}s -> {db}"
     )
     if stats.rejects:
-        c.print(f"rejects are kept with their reason: {console.command()} query --db {db} --named rejects-by-reason")
+        c.print(
+            f"rejects are kept with their reason: {console.command()} query --db {db} --named rejects-by-reason"
+        )

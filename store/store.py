@@ -32,6 +32,8 @@ TABLES = (
     "kafka_offsets",
     "chain_heads",
     "alert_suppressions",
+    "identity_aliases",
+    "skipped",
     "schema_migrations",
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from contract.errors import StoreError
 from contract.events import Event
 from contract.records import Finding
 from contract.rejects import Reject
@@ -36,6 +37,17 @@ def relaxed_gc() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def _saved_state(blob: bytes, store: Store | None) -> EngineState:
+    try:
+        return EngineState.loads(blob)
+    except ValueError as exc:
+        where = store.path if store is not None else "the store"
+        raise StoreError(
+            f"{where}: the saved engine state was written by another version of nhi-evidence ({exc}); "
+            "replay your logs into a new store"
+        ) from None
 
 
 @dataclass(slots=True)
@@ -69,7 +81,7 @@ class EmbeddedPipeline:
         self.settings = settings
         self.store = store
         blob = store.load_engine_state(STATE_NAME) if store is not None else None
-        self.engine = Engine(settings, EngineState.loads(blob) if blob else None)
+        self.engine = Engine(settings, _saved_state(blob, store) if blob else None)
         self.on_finding = on_finding
         self.on_progress = on_progress
         self.stats = RunStats()

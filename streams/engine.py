@@ -16,10 +16,11 @@ from contract.records import CredentialRow, Finding, IdentityRow, Snapshots, Tas
 from contract.settings import Settings
 from streams.correlate import step
 from streams.reorder import ReorderBuffer
-from streams.resolver import KeyState, Resolver
+from streams.resolver import KeyState, Resolver, scope_key
 from streams.state import CredentialState, NhiState, TaskState
 
-STATE_FORMAT = 1
+# 2: identity kind, owner source, scope and seat observations (see streams/stages.py).
+STATE_FORMAT = 2
 
 
 @dataclass(slots=True)
@@ -134,9 +135,11 @@ def identity_row(st: NhiState) -> IdentityRow:
     if st.human:
         owner_status = "human"
     elif st.owner is None:
-        owner_status = "none"
+        owner_status = "managed" if st.managed_by is not None else "none"
     else:
         owner_status = "departed" if st.owner_departed else "active"
+    evidence = st.kind_evidence.get(st.kind) if st.kind else None
+    human_use = st.human_use
     status = "deleted" if st.deleted else ("registered" if st.registered else "unregistered")
     return IdentityRow(
         nhi=st.nhi,
@@ -149,6 +152,13 @@ def identity_row(st: NhiState) -> IdentityRow:
         event_count=st.event_count,
         trust=st.trust if st.trust is not None else 100,
         open_findings=sum(1 for f in st.findings.values() if f.status == "open"),
+        kind=st.kind,
+        kind_evidence=evidence[0] if evidence else None,
+        human_use=human_use[0] if human_use else None,
+        owner_source=st.owner_source if st.owner is not None else None,
+        managed_by=st.managed_by,
+        scope=scope_key(st.nhi)[len("scope:") :],
+        scope_inventoried=st.scope_inventoried,
     )
 
 

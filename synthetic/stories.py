@@ -57,7 +57,7 @@ def _use_after(w: World, a: Actor, lo: int, hi: int) -> None:
 def never_registered(w: World, a: Actor) -> None:
     sim = w.sim
     KINDS[a.kind].life(sim, a, sim.rng.randint(1 * MIN, 20 * MIN), sim.horizon)
-    w.expect(UNOWNED_ACTOR, a, "no-owner", "acts all day but was never registered in the inventory")
+    w.expect(UNOWNED_ACTOR, a, "never-registered", "acts all day but was never registered in the inventory")
 
 
 def registered_without_owner(w: World, a: Actor) -> None:

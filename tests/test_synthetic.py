@@ -17,6 +17,7 @@ import pytest
 
 from contract.changes import finding_id
 from contract.events import Event, EventType, event_from_record
+from contract.identity import scope_of
 from contract.settings import Settings
 from synthetic import (
     BENIGN_KINDS,
@@ -152,7 +153,7 @@ def test_truth_has_every_detector_variant(org: SyntheticOrg) -> None:
     after_end = {k.removesuffix(":used-after-end") for k in outlived if k.endswith(":used-after-end")}
     at_end = {k for k in outlived if not k.endswith(":used-after-end")}
     assert after_end - at_end and at_end - after_end and at_end & after_end  # (a), (b) and both
-    assert set(unowned) == {"no-owner", "owner-departed", "identity-deleted"}
+    assert set(unowned) == {"no-owner", "never-registered", "owner-departed", "identity-deleted"}
     cred_attrs = {k.rsplit(":", 1)[1] for k in drift if "=" not in k}
     assert cred_attrs == set(CREDENTIAL_ATTRS)
     ident_attrs = {k.split("=", 1)[0] for k in drift if "=" in k}
@@ -219,6 +220,8 @@ def oracle(
     baseline: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     seeded: set[str] = set()
     count: Counter[str] = Counter()
+    # scopes an inventory covers: native registrations are inventory records (docs/detectors.md)
+    inventoried = {scope_of(e.nhi) for e in events if e.nhi and e.type is EventType.IDENTITY_REGISTERED}
     for e in sorted(events, key=Event.sort_key):
         nhi, t = e.nhi or "", e.type
         values = [(a, v) for a in IDENTITY_ATTRS if (v := getattr(e.context, a)) is not None]
@@ -253,7 +256,10 @@ def oracle(
                 found.add((UNOWNED_ACTOR, nhi, "identity-deleted"))
             elif owner.get(nhi) in departed:
                 found.add((UNOWNED_ACTOR, nhi, "owner-departed"))
-            elif nhi not in registered or owner.get(nhi) is None:
+            elif nhi not in registered:
+                if scope_of(nhi) in inventoried:  # a shadow NHI; with no inventory, no finding
+                    found.add((UNOWNED_ACTOR, nhi, "never-registered"))
+            elif owner.get(nhi) is None:
                 found.add((UNOWNED_ACTOR, nhi, "no-owner"))
         if t is EventType.CREDENTIAL_USED and e.credential in creds:
             issue = creds[e.credential]

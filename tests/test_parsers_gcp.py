@@ -136,6 +136,12 @@ def test_gke_entry_uses_the_kubernetes_mapping() -> None:
             "namespace": "kube-system",
             "image": "gke.gcr.io/gke-metrics-agent:latest",
         },
+        # GKE's own agent in kube-system: Google's, never the customer's unowned identity
+        "attrs": {
+            "principal_kind": "machine",
+            "kind_evidence": "GKE system service account",
+            "managed_by": "gcp",
+        },
     }
 
 

@@ -276,11 +276,14 @@ def _pod(req: Request) -> list[Event]:
     nhi = req.nhi(ns, sa) if sa else None
     ctx = Context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
     task = req.pod_task(ns, name)
+    about = account_attrs(ns, sa) if sa else {}
     if ended_by:
-        attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {})}
+        attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {}), **about}
         return [req.event("task-ended", EventType.TASK_ENDED, task=task, nhi=nhi, context=ctx, attrs=attrs)]
     if verb == "create" and not sub:
-        return [req.event("task-started", EventType.TASK_STARTED, task=task, nhi=nhi, context=ctx)]
+        return [
+            req.event("task-started", EventType.TASK_STARTED, task=task, nhi=nhi, context=ctx, attrs=about)
+        ]
     return []
 
 

@@ -62,6 +62,11 @@ CONTROL_PLANE_ACCOUNTS = frozenset(
 )
 
 
+# GKE runs its own agents in gke-* namespaces (gke-system, gke-managed-*, gke-gmp-system) and as
+# gke-* accounts in kube-system (gke-metrics-agent...): Google's, like its service agents.
+_GKE_NAMESPACE = "gke-"
+
+
 def account_attrs(namespace: str, name: str) -> dict[str, str]:
     """What a service account's name shows: a machine; the control plane's own is Kubernetes'."""
     if namespace == "kube-system" and name in CONTROL_PLANE_ACCOUNTS:
@@ -70,6 +75,10 @@ def account_attrs(namespace: str, name: str) -> dict[str, str]:
             KIND_EVIDENCE: "Kubernetes control-plane service account",
             MANAGED_BY: "kubernetes",
         }
+    if namespace.startswith(_GKE_NAMESPACE) or (
+        namespace == "kube-system" and name.startswith(_GKE_NAMESPACE)
+    ):
+        return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "GKE system service account", MANAGED_BY: "gcp"}
     return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "Kubernetes service account"}
 
 

@@ -19,6 +19,12 @@
       - name: everything
         to: [archive]
         include_suppressed: true
+        every_change: true                      # evidence-only updates too (an archive, a SIEM)
+      - name: on-call
+        match: {min_severity: high}
+        to: [pagerduty]
+        notify_on: [opened, severity-raised, resolved]   # narrower than the policy's default
+        throttle: {window_s: 900, per: nhi}     # at most one page per identity per 15 minutes
 
 Checking is two passes, as in pySigma: the model catches shapes and types, then validators
 each return issues (errors and warnings) about meaning; ``load_routing`` raises one ConfigError
@@ -36,6 +42,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from alerts.policy import Change
 from contract.compliance import detector_names
 from contract.errors import ConfigError
 from contract.records import SEVERITY_RANK
@@ -104,6 +111,16 @@ class Match(BaseModel):
     namespace: list[str] | None = None  # globs
 
 
+class Throttle(BaseModel):
+    """At most one notification per key within the window (event time); resolutions always pass,
+    so a ticket opened by the first one is closed. Held-back notifications are counted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(gt=0)
+    per: Literal["finding", "nhi", "detector", "route"] = "nhi"
+
+
 class Route(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +129,9 @@ class Route(BaseModel):
     to: list[str] = Field(min_length=1)
     include_suppressed: bool = False  # suppressed alerts go only to routes that ask for them
     include_closed: bool = True  # close activities (the cause went away)
+    every_change: bool = False  # also changes the policy does not notify (evidence-only updates)
+    notify_on: list[Change] | None = None  # None: the policy's default (every change but evidence)
+    throttle: Throttle | None = None
 
 
 class RoutingConfig(BaseModel):
@@ -202,6 +222,14 @@ def _webhooks(cfg: RoutingConfig) -> list[Issue]:
     return out
 
 
+def _change_filters(cfg: RoutingConfig) -> list[Issue]:
+    return [
+        Issue("warning", f"routes[{i}] ({r.name})", "every_change sends every change; notify_on is ignored")
+        for i, r in enumerate(cfg.routes)
+        if r.every_change and r.notify_on is not None
+    ]
+
+
 def _severity_filters(cfg: RoutingConfig) -> list[Issue]:
     out = []
     for i, r in enumerate(cfg.routes):
@@ -238,6 +266,7 @@ VALIDATORS: tuple[Validator, ...] = (
     _known_detectors,
     _webhooks,
     _severity_filters,
+    _change_filters,
     _writable_paths,
 )
 

@@ -17,6 +17,11 @@ from streams.detectors.common import raise_finding, resolve_finding
 from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
 
 DETECTOR = "context-drift"
+# Every reason this detector gives its findings; alerts/runbooks.py has a runbook for each (tested).
+REASONS: tuple[str, ...] = (
+    *(f"credential-{a}-changed" for a in DRIFT_CREDENTIAL_ATTRS),
+    *(f"new-{a}" for a in DRIFT_IDENTITY_ATTRS),
+)
 
 
 def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:

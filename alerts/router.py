@@ -11,11 +11,27 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from alerts import services
 from alerts.deliver_file import JsonlTransport
+from alerts.deliver_http import HttpTransport
 from alerts.deliver_syslog import SyslogTransport
 from alerts.deliver_webhook import WebhookTransport
 from alerts.ocsf import Alert, to_ocsf
-from alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Throttle, Webhook, load_routing
+from alerts.routing import (
+    AnyDestination,
+    Match,
+    Opsgenie,
+    PagerDuty,
+    Route,
+    RoutingConfig,
+    Slack,
+    Syslog,
+    Teams,
+    Throttle,
+    Webhook,
+    load_routing,
+)
+from alerts.templates import UserTemplate
 from alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
 from contract.records import SEVERITY_RANK
 
@@ -82,9 +98,22 @@ class Throttles:
         return True
 
 
-def make_transport(dest: Webhook | Syslog | JsonlFile) -> Transport:
+def make_transport(dest: AnyDestination) -> Transport:
     if isinstance(dest, Webhook):
-        return WebhookTransport(dest.url, dest.key(), dest.timeout_s, dest.headers)
+        template = UserTemplate.from_file(dest.template, dest.content_type) if dest.template else None
+        return WebhookTransport(dest.url, dest.key(), dest.timeout_s, dest.headers, template)
+    if isinstance(dest, Slack):
+        url = dest.target()
+        return HttpTransport(lambda r: services.slack_request(r, url), dest.timeout_s, secret_url=True)
+    if isinstance(dest, Teams):
+        url = dest.target()
+        return HttpTransport(lambda r: services.teams_request(r, url), dest.timeout_s, secret_url=True)
+    if isinstance(dest, PagerDuty):
+        pd_url, routing_key = dest.url, dest.key()
+        return HttpTransport(lambda r: services.pagerduty_request(r, pd_url, routing_key), dest.timeout_s)
+    if isinstance(dest, Opsgenie):
+        og_url, api_key = dest.url, dest.key()
+        return HttpTransport(lambda r: services.opsgenie_request(r, og_url, api_key), dest.timeout_s)
     if isinstance(dest, Syslog):
         return SyslogTransport(
             dest.host, dest.port, dest.protocol, dest.facility, dest.app_name, dest.timeout_s
@@ -122,7 +151,7 @@ class Router:
     def __init__(
         self,
         config: RoutingConfig,
-        transports: Callable[[Webhook | Syslog | JsonlFile], Transport] = make_transport,
+        transports: Callable[[AnyDestination], Transport] = make_transport,
     ) -> None:
         self.config = config
         self.dead = DeadLetters(config.dead_letters)

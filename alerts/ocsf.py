@@ -74,7 +74,7 @@ class Alert:
 
     @property
     def guidance(self) -> Guidance:
-        return guidance(self.finding, self.context.owner, _why(self.finding.detector))
+        return guidance(self.finding, self.context.owner, detector_why(self.finding.detector))
 
 
 def change_uid(f: Finding) -> str:
@@ -111,12 +111,12 @@ def compliance(f: Finding) -> list[dict[str, Any]]:
     return out
 
 
-def _why(detector: str) -> str:
+def detector_why(detector: str) -> str:
     return next((r.why for r in RULES if r.detector == detector and r.reason_prefix is None), "")
 
 
 def _analytic(detector: str) -> dict[str, Any]:
-    return {"uid": detector, "name": detector, "type_id": 1, "type": "Rule", "desc": _why(detector)}
+    return {"uid": detector, "name": detector, "type_id": 1, "type": "Rule", "desc": detector_why(detector)}
 
 
 def to_ocsf(alert: Alert) -> dict[str, Any]:

@@ -33,7 +33,13 @@ detector's OWASP NHI Top 10, NIST CSF 2.0 and SP 800-207 controls.
 The notification policy decides what people see: a finding that opens, whose severity rises, or
 whose status changes (resolved, suppressed, reopened). Updates that only add evidence are in the
 store and on the findings topic, not printed or routed (--every-change prints them; a route can
-ask for them with every_change: true). is_alert in each record is that decision. Suppression rules (--suppressions or ${ENV}) mark matching alerts as suppressed
+ask for them with every_change: true). is_alert in each record is that decision.
+
+--route CONFIG delivers to Slack, Microsoft Teams, PagerDuty (Events v2), Opsgenie, webhooks
+(HMAC-signed; a Jinja2 template shapes the body for any other service), syslog and JSONL files,
+with retries, backoff, dead letters and per-route throttles (docs/alerts.md has the config).
+
+Suppression rules (--suppressions or ${ENV}) mark matching alerts as suppressed
 (status_id 3) with the rule and its reason; suppressed alerts are never dropped, and which rule
 suppressed which change is recorded in the store (table alert_suppressions).
 

@@ -109,6 +109,7 @@ def test_the_report_answers_why_in_headless_chromium(
         assert f"trust <b>{trust[s['data-nhi']]}</b>" in block and "Why trust" in block
         assert 'class="kind-event"' in block or "Nothing in the range" in block
     assert dom.classes["tr.kind-finding"] >= findings and dom.classes["tr.kind-trust"] > 0
+    assert sum(1 for h in dom.hrefs if "-ev-" in h) > len(chosen)  # factor evidence links into the timelines
 
     # findings with their summaries; every link in every list lands on something
     assert dom.classes["tr.finding"] == findings

@@ -129,7 +129,9 @@ def _timeline(s: IdentitySection, found: set[str]) -> str:
     anchor = nhi_anchor(s.nhi)
     rows = []
     for row in s.timeline:
-        what = escape(row.what)
+        what = escape(row.what) + (
+            ' <span class="note">(cited by the trust score)</span>' if row.cited else ""
+        )
         if row.kind == "finding":
             what = finding_link(row.ref, found, row.what)
         row_id = f' id="{anchor}-ev-{escape(row.ref)}"' if row.kind == "event" else ""

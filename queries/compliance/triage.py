@@ -17,7 +17,7 @@ import orjson
 
 from store.readonly import run_query
 
-CAPS = {"event": 40, "finding": 40, "trust": 20}
+CAPS = {"event": 40, "finding": 40, "trust": 20, "evidence": 20}
 
 _CHOSEN = """chosen AS (
     SELECT DISTINCT nhi FROM finding_history WHERE time >= :from AND time < :to
@@ -46,8 +46,16 @@ FROM identities AS i JOIN chosen USING (nhi) LEFT JOIN latest AS l USING (nhi)
 ORDER BY i.trust, i.open_findings DESC, i.nhi""",
     "identity_timelines": f"""
 -- Each chosen identity's events, finding changes and trust changes in the range: the newest
--- {CAPS["event"]} events, {CAPS["finding"]} finding changes and {CAPS["trust"]} trust changes, with how many there were.
-WITH {_CHOSEN}, timeline AS (
+-- {CAPS["event"]} events, {CAPS["finding"]} finding changes and {CAPS["trust"]} trust changes, with how many there were;
+-- plus the events the current trust factors cite (kind evidence), wherever they fall.
+WITH {_CHOSEN}, latest AS (
+    SELECT nhi, factors FROM trust_scores WHERE nhi IN (SELECT nhi FROM chosen)
+    QUALIFY row_number() OVER (PARTITION BY nhi ORDER BY time DESC, seq DESC) = 1
+), factor AS (
+    SELECT nhi, unnest(from_json(factors, '[{{"evidence": ["VARCHAR"]}}]')) AS f FROM latest
+), cited AS (
+    SELECT DISTINCT nhi, unnest(f.evidence) AS id FROM factor
+), timeline AS (
     SELECT e.nhi, e.time, 'event' AS kind,
            concat_ws(' ', e.type, e.action, e.resource, e.outcome, 'from ' || e.context.ip) AS what, e.id AS ref
     FROM events AS e WHERE e.nhi IN (SELECT nhi FROM chosen) AND e.time >= :from AND e.time < :to
@@ -59,14 +67,18 @@ WITH {_CHOSEN}, timeline AS (
     SELECT t.nhi, t.time, 'trust', 'trust ' || coalesce(CAST(t.previous AS VARCHAR), 'new') || ' -> ' || t.score,
            t.event_id
     FROM trust_scores AS t WHERE t.nhi IN (SELECT nhi FROM chosen) AND t.time >= :from AND t.time < :to
+    UNION ALL
+    SELECT c.nhi, e.time, 'evidence', concat_ws(' ', e.type, e.action, e.resource, e.outcome, 'from ' || e.context.ip), e.id
+    FROM cited AS c JOIN events AS e ON e.id = c.id
 ), ranked AS (
     SELECT *, row_number() OVER (PARTITION BY nhi, kind ORDER BY time DESC, ref) AS n,
            count(*) OVER (PARTITION BY nhi, kind) AS total
     FROM timeline
 )
 SELECT nhi, time, kind, what, ref, total FROM ranked
-WHERE n <= CASE kind WHEN 'event' THEN {CAPS["event"]} WHEN 'finding' THEN {CAPS["finding"]} ELSE {CAPS["trust"]} END
-ORDER BY nhi, time, CASE kind WHEN 'event' THEN 0 WHEN 'finding' THEN 1 ELSE 2 END, ref""",
+WHERE n <= CASE kind WHEN 'event' THEN {CAPS["event"]} WHEN 'finding' THEN {CAPS["finding"]}
+                     WHEN 'trust' THEN {CAPS["trust"]} ELSE {CAPS["evidence"]} END
+ORDER BY nhi, time, CASE kind WHEN 'event' THEN 0 WHEN 'evidence' THEN 0 WHEN 'finding' THEN 1 ELSE 2 END, ref""",
 }
 
 
@@ -76,6 +88,7 @@ class TimelineRow:
     kind: str  # event | finding | trust
     what: str
     ref: str  # event id, finding id, or the event that changed the trust
+    cited: bool = False  # an event the current trust factors cite (shown even when older than the cap)
 
 
 @dataclass(slots=True)
@@ -111,14 +124,23 @@ def load_triage(db: str, params: dict[str, object]) -> Triage:
         factors = orjson.loads(r.pop("factors")) if r.get("factors") else []
         sections[r["nhi"]] = IdentitySection(**r, factors=factors)
     totals: dict[tuple[str, str], int] = {}
-    for r in rows("identity_timelines"):
+    timeline = rows("identity_timelines")
+    shown_events = {(r["nhi"], r["ref"]) for r in timeline if r["kind"] == "event"}
+    for r in timeline:
         s = sections.get(r["nhi"])
         if s is None:
             continue
-        s.timeline.append(TimelineRow(r["time"], r["kind"], r["what"], r["ref"]))
+        if r["kind"] == "evidence":
+            # an event the trust factors cite: shown once, as an event, even when older than the cap
+            if (r["nhi"], r["ref"]) in shown_events:
+                continue
+            shown_events.add((r["nhi"], r["ref"]))
+            s.timeline.append(TimelineRow(r["time"], "event", r["what"], r["ref"], cited=True))
+            continue
         totals[(r["nhi"], r["kind"])] = int(r["total"])
+        s.timeline.append(TimelineRow(r["time"], r["kind"], r["what"], r["ref"]))
     for (nhi, kind), total in totals.items():
-        shown = sum(1 for t in sections[nhi].timeline if t.kind == kind)
+        shown = sum(1 for t in sections[nhi].timeline if t.kind == kind and not t.cited)
         if total > shown:
             sections[nhi].left_out[kind] = total - shown
     return Triage(rows("findings_in_range"), list(sections.values()))

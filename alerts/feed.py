@@ -1,7 +1,8 @@
 """Turning finding changes into alerts, from any source: the engine (replay), Kafka, or the store.
 
-``AlertMaker`` adds the NHI context and applies the suppression rules; ``StoreFeed`` reads the
-store's finding_history in chain order and can be polled for what landed since (``--follow``).
+``AlertMaker`` adds the NHI context, applies the suppression rules and the notification policy;
+``StoreFeed`` reads the store's finding_history in chain order, with the events each change
+cites, and can be polled for what landed since (``--follow``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from datetime import datetime
 
 from alerts.context import NhiContext, with_placement
 from alerts.ocsf import Alert, change_uid
+from alerts.policy import NotificationPolicy, State
 from alerts.suppress import Suppressor
 from contract.errors import StoreError
 from contract.records import Finding
 from store.alerts import SuppressionRecord, finding_changes, identities, record_suppressions
+from store.evidence import EvidenceEvent, evidence_events
 from store.store import Store
 from streams.state import NhiState
 
@@ -32,14 +35,34 @@ class AlertMaker:
     lookup: ContextLookup = no_context
     # Called for every suppressed alert, e.g. to record it in the store.
     on_suppressed: Callable[[Alert], None] | None = None
+    policy: NotificationPolicy = field(default_factory=NotificationPolicy)
 
-    def make(self, finding: Finding, uid: str | None = None, seq: int | None = None) -> Alert:
+    def make(
+        self,
+        finding: Finding,
+        uid: str | None = None,
+        seq: int | None = None,
+        previous: tuple[str, str] | None = None,
+        evidence: tuple[EvidenceEvent, ...] = (),
+    ) -> Alert:
+        """``previous``: (severity, status) of the finding's change before this one, when known."""
         ctx = with_placement(finding.nhi, self.lookup(finding.nhi))
         if ctx.owner is None and isinstance(finding.details.get("owner"), str):
             ctx = NhiContext(
                 str(finding.details["owner"]), ctx.owner_status, ctx.namespace, ctx.cluster, ctx.trust
             )
-        alert = Alert(finding, uid or change_uid(finding), ctx, self.suppressor.check(finding, ctx), seq)
+        suppression = self.suppressor.check(finding, ctx)
+        before = None
+        if previous is not None:
+            # a suppression rule applies to a finding as a whole, so it applied to its previous change too
+            severity, status = previous
+            before = State(
+                severity, "resolved" if status == "resolved" else "suppressed" if suppression else "open"
+            )
+        notice = self.policy.decide(finding, suppression is not None, before)
+        alert = Alert(
+            finding, uid or change_uid(finding), ctx, suppression, seq, notice=notice, evidence=evidence
+        )
         if alert.suppression is not None and self.on_suppressed is not None:
             self.on_suppressed(alert)
         return alert
@@ -84,12 +107,18 @@ class StoreFeed:
     """Finding changes from a store file, oldest first, resumable from the last seq seen."""
 
     def __init__(
-        self, path: str, suppressor: Suppressor, since: datetime | None = None, record: bool = True
+        self,
+        path: str,
+        suppressor: Suppressor,
+        since: datetime | None = None,
+        record: bool = True,
+        policy: NotificationPolicy | None = None,
     ) -> None:
         self.path = path
         self.suppressor = suppressor
         self.since = since
         self.record = record and bool(suppressor)
+        self.policy = policy or NotificationPolicy()
         self.last_seq = 0
         self.unrecorded = 0  # suppressions that could not be written (store locked or read-only)
 
@@ -111,9 +140,11 @@ class StoreFeed:
                 nhi: NhiContext(i.owner, i.owner_status, i.namespace, i.cluster, i.trust)
                 for nhi, i in known.items()
             }
-            maker = AlertMaker(self.suppressor, _dict_lookup(cache))
+            maker = AlertMaker(self.suppressor, _dict_lookup(cache), policy=self.policy)
+            events = evidence_events(store, {e for c in changes for e in c.finding.evidence})
             for c in changes:
-                yield maker.make(c.finding, c.history_id, c.seq)
+                cited = tuple(events[e] for e in c.finding.evidence if e in events)
+                yield maker.make(c.finding, c.history_id, c.seq, c.previous, cited)
                 self.last_seq = c.seq
 
     def _record(self, alerts: list[Alert]) -> None:

@@ -18,6 +18,14 @@ DETECTORS: dict[str, Detector] = {
     drift.DETECTOR: drift.detect,
 }
 
+# The reasons each detector declares (unowned-actor's map them to their severity). Runbooks and
+# their test are keyed by these, so a new reason without a runbook fails the suite.
+REASONS: dict[str, tuple[str, ...]] = {
+    token_outlived.DETECTOR: token_outlived.REASONS,
+    unowned.DETECTOR: tuple(unowned.REASONS),
+    drift.DETECTOR: drift.REASONS,
+}
+
 
 def observe(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     """An event about another identity that reached this NHI through the resolver (see

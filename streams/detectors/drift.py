@@ -16,10 +16,17 @@ from contract.events import EMPTY_CONTEXT, Event, EventType
 from contract.records import Finding
 from contract.settings import Settings
 from streams.detectors.common import raise_finding, resolve_finding
+from streams.detectors.workload import REASONS as WORKLOAD_REASONS
 from streams.detectors.workload import workload_use
 from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
 
 DETECTOR = "context-drift"
+# Every reason this detector gives its findings; alerts/runbooks.py has a runbook for each (tested).
+REASONS: tuple[str, ...] = (
+    *(f"credential-{a}-changed" for a in DRIFT_CREDENTIAL_ATTRS),
+    *(f"new-{a}" for a in DRIFT_IDENTITY_ATTRS),
+    *WORKLOAD_REASONS,
+)
 
 
 def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:

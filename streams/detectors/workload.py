@@ -33,6 +33,12 @@ from streams.detectors.common import raise_finding
 from streams.state import ADDRESS_MEMORY, SEAT_MEMORY, CredentialState, NhiState, Seat, WorkloadUse
 
 DETECTOR = "context-drift"
+REASONS: tuple[str, ...] = (
+    "credential-outside-networks",
+    "credential-in-others-seat",
+    "credential-new-platform",
+    "credential-off-known-address",
+)
 SEATS_PER_ADDRESS = 8  # other principals' uses of one address this NHI remembers (the newest)
 _ATTACK_DISTROS = ("kali", "parrot", "pentoo", "blackarch")
 _WINDOWS = re.compile(r"windows|win64|win32|\bwin10\b")

@@ -62,11 +62,31 @@ def run(args: argparse.Namespace) -> int:
             pipeline = EmbeddedPipeline(settings, store, on_finding=hook.on_finding, on_progress=progress)
             hook.attach(pipeline)
             pipeline.feed(collector.run(read_inputs(args.inputs)))
-            stats = pipeline.finish()
+            stats = pipeline.finish(collector.skipped)
+        unowned, uncovered, scopes = store.rows(UNOWNED_SQL)[0]
     print_counts(collector, stats, str(args.db))
+    print_owners(int(unowned), int(uncovered), int(scopes), str(args.db))
     for line in hook.report_lines():
         console.err.print(line, markup=False)
     return 1 if args.strict and stats.rejects else 0
+
+
+# Machine identities with no known owner, and how many of those no inventory covers (no finding).
+UNOWNED_SQL = """
+SELECT count(*), count(*) FILTER (WHERE NOT coalesce(scope_inventoried, false)), count(DISTINCT scope)
+FROM identities
+WHERE owner IS NULL AND managed_by IS NULL AND kind IS DISTINCT FROM 'human' AND status <> 'deleted'
+"""
+
+
+def print_owners(unowned: int, uncovered: int, scopes: int, db: str) -> None:
+    if not unowned:
+        return
+    console.out.print(
+        f"{unowned} identities have no known owner ({uncovered} where no inventory covers their scope, "
+        f"in {scopes} scope(s)): {console.command()} query --db {db} --named unowned-identities",
+        markup=False,
+    )
 
 
 def print_counts(collector: Collector, stats: RunStats, db: str) -> None:
@@ -74,8 +94,8 @@ def print_counts(collector: Collector, stats: RunStats, db: str) -> None:
     c.print(
         f"records {collector.records}  events {stats.events} (new {stats.new_events}, already stored "
         f"{stats.duplicates})  findings {stats.findings_opened} opened / {stats.finding_changes} changes  "
-        f"trust changes {stats.trust_changes}  rejects {stats.rejects}  late {stats.late_events}  "
-        f"in {stats.seconds:.1f}s -> {db}"
+        f"trust changes {stats.trust_changes}  rejects {stats.rejects}  skipped {collector.skipped_total}  "
+        f"late {stats.late_events}  in {stats.seconds:.1f}s -> {db}"
     )
     if stats.rejects:
         c.print(

@@ -87,6 +87,7 @@ class EmbeddedPipeline:
         self.stats = RunStats()
         self._events: list[Event] = []
         self._rejects: list[Reject] = []
+        self._skipped: dict[tuple[str, str, str], int] = {}
         self._started = time.perf_counter()
 
     def feed(self, items: Iterable[Event | Reject]) -> None:
@@ -105,7 +106,10 @@ class EmbeddedPipeline:
                 if len(self._rejects) >= size:
                     self._flush_chunk(final=False)
 
-    def finish(self) -> RunStats:
+    def finish(self, skipped: dict[tuple[str, str, str], int] | None = None) -> RunStats:
+        """End of input: judge what is held for ordering and store it with the engine's state, and
+        ``skipped`` (records about no NHI, per input, source and reason) with it."""
+        self._skipped = dict(skipped or {})
         self._flush_chunk(final=True)
         self.stats.late_events = self.engine.buffer.late
         self.stats.seconds = time.perf_counter() - self._started
@@ -135,6 +139,7 @@ class EmbeddedPipeline:
                 trust=out.trust,
                 snapshots=self.engine.drain_snapshots(),
                 engine_state={STATE_NAME: self.engine.state.dumps()} if final else None,
+                skipped=self._skipped if final else {},
             )
             if batch:
                 self.store.write(batch)

@@ -212,7 +212,7 @@ def test_records_about_no_nhi_are_skipped_with_their_reason(
     raw = dataset_file(rel).read_bytes().splitlines()[index]
     out = collector.parse(RawRecord(raw, orjson.loads(raw), f"{rel}:{index + 1}"))
     assert out == [], shows  # not a reject: a valid record, counted by source and reason
-    assert list(collector.skipped.items()) == [((_source(reason), reason), 1)], shows
+    assert list(collector.skipped.items()) == [((rel, _source(reason), reason), 1)], shows
 
 
 def _source(reason: str) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from contract.events import Event, EventType
 from contract.identity import (
+    CREATED_BY,
     HUMAN,
     KIND_EVIDENCE,
     MACHINE,
@@ -114,6 +115,7 @@ class NhiState:
     managed_by: str | None = None  # a provider-managed identity: owned by the provider
     owner: str | None = None
     owner_source: str | None = None
+    created_by: str | None = None  # the principal a log shows creating it
     owner_departed: bool = False
     owner_event: str | None = None  # evidence for the owner factor
     # An inventory registered an identity of this NHI's scope: never registered here means shadow.
@@ -244,6 +246,8 @@ def apply_facts(event: Event, st: NhiState) -> None:
     elif t is EventType.IDENTITY_REGISTERED or t is EventType.IDENTITY_UPDATED:
         st.registered = True
         st.deleted = False
+        if st.created_by is None and event.attrs and isinstance(event.attrs.get(CREATED_BY), str):
+            st.created_by = event.attrs[CREATED_BY]
         if not st.scope_inventoried and is_inventory_registration(event):
             st.scope_inventoried = True  # its own inventory record covers its scope too
         if event.owner is not None:

@@ -368,7 +368,9 @@ def _iam_effects(
             attrs = {**common, "managed_by": "aws", "created_by": by}
             em.emit(EventType.IDENTITY_REGISTERED, time, "registered", nhi=f"{base}:role/{role}", attrs=attrs)
     else:
-        _user_or_role(name, req, resp, base, by, time, common, em)
+        # The creator answers for what it created only when the call shows a person made it.
+        person = by if caller is not None and caller.human else None
+        _user_or_role(name, req, resp, base, by, person, time, common, em)
 
 
 def _access_key(
@@ -423,6 +425,7 @@ def _user_or_role(
     resp: dict[str, Any],
     base: str,
     by: str | None,
+    person: str | None,
     time: datetime,
     common: dict[str, Any],
     em: Emitter,
@@ -440,8 +443,8 @@ def _user_or_role(
         attrs = {
             **common,
             "created_by": by,
-            # The tag names the owner; without one, the creator is accountable (a weaker owner).
-            "owner_source": "tag" if tagged else ("creator" if by else None),
+            # The tag names the owner; without one, the person who created it (a weaker owner).
+            "owner_source": "tag" if tagged else ("creator" if person else None),
             "aliases": [arn] if arn else None,
             "managed_by": "aws" if kind == "role" and service_linked(entity, arn) else None,
         }
@@ -450,7 +453,7 @@ def _user_or_role(
             time,
             "registered",
             nhi=nhi,
-            owner=tagged or by,
+            owner=tagged or person,
             purpose=text(ci(req, "description")),
             attrs=attrs,
         )

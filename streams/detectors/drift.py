@@ -17,7 +17,7 @@ from contract.records import Finding
 from contract.settings import Settings
 from streams.detectors.common import raise_finding, resolve_finding
 from streams.detectors.workload import REASONS as WORKLOAD_REASONS
-from streams.detectors.workload import workload_use
+from streams.detectors.workload import workload_judged, workload_use
 from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
 
 DETECTOR = "context-drift"
@@ -35,7 +35,7 @@ def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     if t is EventType.CREDENTIAL_USED and event.credential:
         out.extend(_credential_level(event, st, s))
         cs = st.credentials.get(event.credential)
-        if cs is not None and cs.workload:
+        if cs is not None and cs.workload and workload_judged(event):
             out.extend(workload_use(event, st, cs, s))
     elif t is EventType.CREDENTIAL_REVOKED and event.credential:
         prefix = event.credential + ":"

@@ -104,5 +104,7 @@ def _reason(st: NhiState) -> tuple[str | None, str]:
             )
         return None, ""  # no inventory for its scope: counted and scored, not an alert
     if st.owner is None:
+        if st.created_by:
+            return "no-owner", f"it has no owner ({st.created_by} created it with no owner tag)"
         return "no-owner", "it has no registered owner"
     return None, ""

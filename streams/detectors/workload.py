@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from contract.events import Event
+from contract.identity import SESSION_KIND
 from contract.records import Finding
 from contract.settings import Settings
 from ingest.networks import is_private, network_map
@@ -43,6 +44,18 @@ SEATS_PER_ADDRESS = 8  # other principals' uses of one address this NHI remember
 _ATTACK_DISTROS = ("kali", "parrot", "pentoo", "blackarch")
 _WINDOWS = re.compile(r"windows|win64|win32|\bwin10\b")
 _MAC = re.compile(r"darwin|mac ?os|macintosh|os/macos")
+
+
+# The control channels of the platform's own agent on the instance (SSM): only the agent calls them.
+_AGENT_CHANNELS = ("ssmmessages:", "ec2messages:")
+
+
+def workload_judged(event: Event) -> bool:
+    """Whether a use of a workload credential says where the workload's credential went: not when
+    an AWS service made the call for it, nor when the platform's own agent talks to its channel."""
+    if event.attrs and event.attrs.get(SESSION_KIND) == "service":
+        return False
+    return not (event.action and event.action.startswith(_AGENT_CHANNELS))
 
 
 def client_platform(user_agent: str | None) -> str | None:

@@ -25,6 +25,8 @@ def step(event: Event, st: NhiState, s: Settings) -> tuple[list[Finding], TrustC
         return [], None
     if event.nhi is not None and event.nhi != st.nhi and _observation(event):
         findings = observe(event, st, s)
+        if st.first_seen is None:
+            return findings, None  # nothing of its own applied yet: no score to change
     else:
         apply_facts(event, st)
         findings = []

@@ -115,7 +115,8 @@ class Engine:
         snaps = Snapshots()
         nhis = self.state.nhis
         for nhi in self._dirty:
-            snaps.identities.append(identity_row(nhis[nhi]))
+            if nhis[nhi].first_seen is not None:  # observations alone make no identity row yet
+                snaps.identities.append(identity_row(nhis[nhi]))
         for nhi, cred in self._dirty_creds:
             cs = nhis[nhi].credentials.get(cred)
             if cs is not None:

@@ -5,6 +5,7 @@ provider-managed identities."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.scenario import final, play, rec, registered, summary
@@ -149,3 +150,22 @@ def test_human_principals_are_not_unowned_actors() -> None:
 def test_registration_with_owner_resolves_never_registered() -> None:
     out, _ = play([registered(SIBLING), used(1), registered(NHI, minute=2)])
     assert summary(out) == {(DET, NHI, "never-registered", "resolved")}
+
+
+def test_an_inventory_registration_older_than_an_identity_reaches_it_first(tmp_path: Path) -> None:
+    # The scope's registration (minute 0) reaches NHI's state before NHI's own first event
+    # (minute 1): the snapshot and trust rows start with NHI's own events, and it is a shadow NHI.
+    from contract.events import event_from_record
+    from contract.settings import Settings
+    from store.store import Store
+    from streams.embedded import EmbeddedPipeline
+
+    db = tmp_path / "e.duckdb"
+    with Store.open(db) as store:
+        pipeline = EmbeddedPipeline(Settings(), store)
+        pipeline.feed(event_from_record(r) for r in [registered(SIBLING), used(1)])
+        pipeline.finish()
+        assert sorted(store.rows("SELECT nhi, status, first_seen IS NOT NULL FROM identities")) == sorted(
+            [(NHI, "unregistered", True), (SIBLING, "registered", True)]
+        )
+        assert store.rows("SELECT reason FROM findings") == [("never-registered",)]

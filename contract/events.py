@@ -3,17 +3,28 @@
 Every collector turns its records into these; the engine and the store read nothing else.
 Unknown top-level fields are kept in ``attrs`` rather than refused, so producers can add
 fields without breaking older pipelines.
+
+``Event`` and ``Context`` are frozen, slotted dataclasses. pydantic validates input straight into
+them at the edge (``event_from_record``, the collectors' ``new_event``) and gives the JSON Schema;
+msgspec decodes the pipeline's own wire batches into the same classes (``transport.codec``). One
+object per event from the collector to the store, and inside the engine attribute reads cost what
+a plain object's do: a pydantic model's cost about 10x more, because its ``__getattr__`` keeps
+CPython from specialising them, and the engine reads dozens per event (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
+from pydantic_core import CoreSchema
 
 CONTRACT_VERSION = "1"
 
@@ -69,10 +80,37 @@ CONTEXT_FIELDS = (
 )
 
 
-class Context(BaseModel):
+class _Aware:
+    """pydantic's AwareDatetime check as Annotated metadata, so the type stays ``datetime`` for msgspec."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema: Any = handler(source)
+        schema["tz_constraint"] = "aware"
+        return schema  # type: ignore[no-any-return]
+
+
+# An aware datetime for both validators (checked in their C cores: this is the hot path).
+AwareTime = Annotated[datetime, _Aware(), msgspec.Meta(tz=True)]
+
+
+class _Dumpable:
+    """The few pydantic-style helpers collectors and tests use, on the dataclasses."""
+
+    __slots__ = ()
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {k: v for k, v in d.items() if v is not None} if exclude_none else d
+
+    def model_copy(self, *, update: dict[str, Any]) -> Any:
+        return dataclasses.replace(self, **update)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True, slots=True)
+class Context(_Dumpable):
     """Where the event happened. All optional; collectors fill what their source records."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     cluster: str | None = None
     namespace: str | None = None
@@ -89,45 +127,48 @@ class Context(BaseModel):
 EMPTY_CONTEXT = Context()
 
 
-class Event(BaseModel):
+def _doc(text: str) -> Any:
+    return Field(description=text)
+
+
+@dataclass(frozen=True, slots=True)
+class Event(_Dumpable):
     """One canonical NHI event (contract v1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
-    type: EventType = Field(description="What happened.")
-    # AwareDatetime and Literal are checked in pydantic's core, not in Python: this is the hot path.
-    time: AwareDatetime = Field(description="RFC 3339 event time (a timezone is required).")
-    id: str = Field(default="", description="Stable event id; when absent, a hash of the record.")
-    source: str = Field(default="native", description="Which collector produced the event.")
-    nhi: str | None = Field(
-        default=None,
-        description="The identity, e.g. k8s:prod/payments/ledger, aws:123456789012:role/ci-deployer, "
-        "spiffe://example.org/ns/analytics/sa/etl.",
+    type: Annotated[EventType, _doc("What happened.")]
+    # The aware datetime and the Literal are checked in pydantic's core, not in Python: the hot path.
+    time: Annotated[AwareTime, _doc("RFC 3339 event time (a timezone is required).")]
+    id: Annotated[str, _doc("Stable event id; when absent, a hash of the record.")] = ""
+    source: Annotated[str, _doc("Which collector produced the event.")] = "native"
+    nhi: Annotated[
+        str | None,
+        _doc(
+            "The identity, e.g. k8s:prod/payments/ledger, aws:123456789012:role/ci-deployer, "
+            "spiffe://example.org/ns/analytics/sa/etl."
+        ),
+    ] = None
+    credential: Annotated[str | None, _doc("Credential id or fingerprint, never the secret.")] = None
+    task: Annotated[str | None, _doc("Task id: pod, job, CI run, agent session.")] = None
+    owner: Annotated[str | None, _doc("Owner id (identity.*, owner.departed).")] = None
+    expires_at: Annotated[AwareTime | None, _doc("Credential or identity expiry; absent = never.")] = None
+    method: Annotated[str | None, _doc("Issuance method, e.g. k8s-bound-token, sts-assume-role.")] = None
+    attested: Annotated[bool, _doc("Issuance backed by workload attestation.")] = False
+    action: Annotated[str | None, _doc("credential.used: the operation.")] = None
+    resource: Annotated[str | None, _doc("credential.used: what it acted on.")] = None
+    outcome: Annotated[Literal["success", "failure"] | None, _doc("credential.used: success or failure.")] = (
+        None
     )
-    credential: str | None = Field(
-        default=None, description="Credential id or fingerprint, never the secret."
+    purpose: Annotated[str | None, _doc("identity.*: what the identity is for.")] = None
+    context: Annotated[Context, _doc("Where it happened.")] = EMPTY_CONTEXT
+    attrs: Annotated[dict[str, Any], _doc("Free-form; unknown fields land here.")] = field(
+        default_factory=dict
     )
-    task: str | None = Field(default=None, description="Task id: pod, job, CI run, agent session.")
-    owner: str | None = Field(default=None, description="Owner id (identity.*, owner.departed).")
-    expires_at: AwareDatetime | None = Field(
-        default=None, description="Credential or identity expiry; absent = never."
-    )
-    method: str | None = Field(
-        default=None, description="Issuance method, e.g. k8s-bound-token, sts-assume-role."
-    )
-    attested: bool = Field(default=False, description="Issuance backed by workload attestation.")
-    action: str | None = Field(default=None, description="credential.used: the operation.")
-    resource: str | None = Field(default=None, description="credential.used: what it acted on.")
-    outcome: Literal["success", "failure"] | None = Field(
-        default=None, description="credential.used: success or failure."
-    )
-    purpose: str | None = Field(default=None, description="identity.*: what the identity is for.")
-    context: Context = Field(default=EMPTY_CONTEXT, description="Where it happened.")
-    attrs: dict[str, Any] = Field(default_factory=dict, description="Free-form; unknown fields land here.")
 
-    @model_validator(mode="after")
-    def _nhi_required(self) -> Event:
-        # Runs for every event: the type is read once and the rules are exclusive.
+    def __post_init__(self) -> None:
+        # Run by both validators (pydantic and msgspec turn the ValueError into their error);
+        # the type is read once and the rules are exclusive.
         kind = self.type
         if kind in NHI_REQUIRED:
             if not self.nhi:
@@ -140,17 +181,70 @@ class Event(BaseModel):
                 raise ValueError("credential.revoked needs 'credential'")
         elif kind is EventType.OWNER_DEPARTED and not self.owner:
             raise ValueError("owner.departed needs 'owner'")
-        return self
 
-    # Helpers used on the hot path; kept as plain methods so they cost no validation.
+    # Helpers used on the hot path; plain methods, no validation.
     def sort_key(self) -> tuple[datetime, int, str]:
         return (self.time, TYPE_ORDER[self.type], self.id)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_defaults=True)
+        """The event as JSON values, fields at their defaults left out (the native record form)."""
+        out: dict[str, Any] = {}
+        for name, default in _DEFAULTS:
+            value = getattr(self, name)
+            if value is default or (value == default and type(value) is type(default)):
+                continue
+            if isinstance(value, datetime):
+                value = _rfc3339(value)
+            elif name == "type":
+                value = value.value
+            elif name == "context":
+                value = {k: v for k in CONTEXT_FIELDS if (v := getattr(value, k)) is not None}
+                if not value:
+                    continue
+            out[name] = value
+        return out
+
+    def model_dump_json(self) -> str:
+        return orjson.dumps(self.to_json_dict(), default=str).decode()
 
 
-_KNOWN_FIELDS = frozenset(Event.model_fields)
+_MISSING = object()
+# (field, default) in declaration order; a required field's default never matches
+_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
+    (
+        f.name,
+        f.default
+        if f.default is not dataclasses.MISSING
+        else ({} if f.default_factory is not dataclasses.MISSING else _MISSING),
+    )
+    for f in dataclasses.fields(Event)
+)
+
+
+def _rfc3339(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+# The adapter's core validator: collectors call it once per event, without the wrapper's frame.
+EVENT_VALIDATOR = EVENT_ADAPTER.validator
+
+
+def validate_event(fields: dict[str, Any]) -> Event:
+    """The contract's full validation of one record's fields (pydantic.ValidationError if broken)."""
+    event: Event = EVENT_VALIDATOR.validate_python(fields)
+    return event
+
+
+def validate_event_json(data: bytes) -> Event:
+    """One native event as JSON, validated strictly (unknown fields are an error here)."""
+    event: Event = EVENT_VALIDATOR.validate_json(data)
+    return event
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Event))
+_KNOWN_FIELDS = frozenset(FIELD_NAMES)
 
 
 def stable_id(record: dict[str, Any]) -> str:
@@ -187,11 +281,11 @@ def prepare_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def event_from_record(record: dict[str, Any]) -> Event:
     """Validate one native record; raises pydantic.ValidationError on contract violations."""
-    return Event.model_validate(prepare_record(record))
+    return validate_event(prepare_record(record))
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Event.model_json_schema()
+    schema = EVENT_ADAPTER.json_schema()
     schema["$id"] = f"https://nhi-evidence.dev/schema/event/v{CONTRACT_VERSION}.json"
     schema["title"] = f"nhi-evidence canonical event, contract v{CONTRACT_VERSION}"
     return schema

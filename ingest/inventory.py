@@ -32,7 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from contract.errors import NhiError
-from contract.events import Event, EventType
+from contract.events import Event, EventType, validate_event
 from contract.rejects import Reject
 from contract.settings import Settings
 from ingest.secrets import scrub
@@ -214,16 +214,19 @@ def _inventory_row(fields: dict[str, Any], default_time: datetime, key: str) -> 
     parts: tuple[str, ...] = (nhi, owner or "", purpose or "", expiry.isoformat() if expiry else "")
     if fields.get("time") not in (None, ""):
         parts = (*parts, when.isoformat())
-    return Event(
-        type=EventType.IDENTITY_REGISTERED,
-        time=when,
-        id="inventory:" + short_hash(*parts),
-        source="inventory",
-        nhi=nhi,
-        owner=owner,  # an id joined against leaver rows: copied as is, like leavers' owners
-        purpose=scrub(purpose, key) if purpose else None,
-        expires_at=expiry,
-        attrs=_attrs(fields, _INVENTORY_KEYS, key),
+    # Built here, still validated as every collector's events are.
+    return validate_event(
+        dict(
+            type=EventType.IDENTITY_REGISTERED,
+            time=when,
+            id="inventory:" + short_hash(*parts),
+            source="inventory",
+            nhi=nhi,
+            owner=owner,  # an id joined against leaver rows: copied as is, like leavers' owners
+            purpose=scrub(purpose, key) if purpose else None,
+            expires_at=expiry,
+            attrs=_attrs(fields, _INVENTORY_KEYS, key),
+        )
     )
 
 
@@ -239,13 +242,16 @@ def _leaver_row(fields: dict[str, Any], default_time: datetime, key: str) -> Eve
             raise ValueError(f"departed_at: not a date or timestamp (got {str(given)[:40]!r})")
         when = parsed
     parts = (owner, when.isoformat()) if given not in (None, "") else (owner,)
-    return Event(
-        type=EventType.OWNER_DEPARTED,
-        time=when,
-        id="leavers:" + short_hash(*parts),
-        source="leavers",
-        owner=owner,
-        attrs=_attrs(fields, _LEAVER_KEYS, key),
+    # Built here, still validated as every collector's events are.
+    return validate_event(
+        dict(
+            type=EventType.OWNER_DEPARTED,
+            time=when,
+            id="leavers:" + short_hash(*parts),
+            source="leavers",
+            owner=owner,
+            attrs=_attrs(fields, _LEAVER_KEYS, key),
+        )
     )
 
 

@@ -7,6 +7,7 @@ comprehension (instead of a dict per row) keeps it close to a raw orjson -> Arro
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -44,15 +45,25 @@ def _json(value: Any) -> str:
 # Scalar columns of ``events``: the contract's fields, less the two that need converting.
 EVENT_SCALARS = event_scalars()
 CONTEXT = pa.struct([(f, STR) for f in CONTEXT_FIELDS])
+EVENTS_SCHEMA = EVENT_SCALARS.append(pa.field("context", CONTEXT)).append(pa.field("attrs", STR))
+
+
+_SCALARS_OF = attrgetter(*EVENT_SCALARS.names)
+_CONTEXT_OF = attrgetter(*CONTEXT_FIELDS)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[Sequence[Any]]:
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
 def events_table(events: Sequence[Event]) -> pa.Table:
-    # Pydantic v2 keeps a model's field values in its __dict__; handing those dicts to Arrow's C
-    # converter is measurably faster than one Python comprehension per column (~1.5x on 5k events).
-    table = pa.Table.from_pylist([e.__dict__ for e in events], EVENT_SCALARS)
-    context = pa.array([e.context.__dict__ for e in events], CONTEXT)
+    # One C-level attrgetter per event gives its row; zip turns rows into columns for Arrow.
+    scalars = _columns([_SCALARS_OF(e) for e in events], len(EVENT_SCALARS))
+    arrays = [pa.array(col, f.type) for col, f in zip(scalars, EVENT_SCALARS, strict=True)]
+    ctx = _columns([_CONTEXT_OF(e.context) for e in events], len(CONTEXT_FIELDS))
+    context = pa.StructArray.from_arrays([pa.array(col, STR) for col in ctx], fields=list(CONTEXT))
     attrs = pa.array([_json(e.attrs) if e.attrs else None for e in events], STR)
-    return table.append_column("context", context).append_column("attrs", attrs)
+    return pa.Table.from_arrays([*arrays, context, attrs], schema=EVENTS_SCHEMA)
 
 
 def aliases_table(events: Sequence[Event]) -> pa.Table:

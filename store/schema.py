@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import AwareDatetime
 
 from contract.events import Event
 
@@ -38,7 +37,9 @@ def arrow_type(hint: Any, metadata: typing.Mapping[str, Any]) -> tuple[pa.DataTy
         if len(rest) != 1:
             raise TypeError(f"unsupported union {hint!r}")
         hint = rest[0]
-    if isinstance(hint, type) and issubclass(hint, datetime | AwareDatetime):
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if isinstance(hint, type) and issubclass(hint, datetime):
         return TS, nullable
     if typing.get_origin(hint) is Literal:
         hint = type(typing.get_args(hint)[0])
@@ -56,10 +57,12 @@ def event_scalars() -> pa.Schema:
     """The ``events`` table's scalar columns: the contract's fields but ``context`` and ``attrs``
     (a struct and JSON text, converted by the writer), in the contract's order."""
     columns = []
-    for name, info in Event.model_fields.items():
+    hints = typing.get_type_hints(Event)  # Annotated metadata (descriptions) stripped
+    for f in dataclasses.fields(Event):
+        name = f.name
         if name in ("context", "attrs"):
             continue
-        hint = info.annotation
+        hint = hints[name]
         base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
         if isinstance(base[0], type) and issubclass(base[0], StrEnum):
             hint = str if base[0] is hint else str | None

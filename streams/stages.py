@@ -32,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import TzInfo
 
-from contract.events import Event
+from contract.events import validate_event
 from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_key
 from transport.codec import decode_event, encode_event
 from transport.topics import Topics
@@ -176,7 +176,7 @@ class ResolveStage:
                 op = orjson.loads(r.value or b"")
                 key = op["key"]
                 kind = op["op"]
-                event = Event.model_validate(op["event"]) if kind == "route" else None
+                event = validate_event(op["event"]) if kind == "route" else None
             except (ValueError, KeyError, TypeError, ValidationError):
                 self.bad += 1  # our own topic: a bad record is a bug elsewhere, not a reason to stop
                 continue

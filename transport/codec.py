@@ -1,7 +1,9 @@
 """Bytes on the wire: canonical events, findings, trust changes and snapshots as JSON.
 
-Events are re-validated when read back (a topic is input like any other); engine outputs are
-our own and decoded without validation.
+A single native event read back is validated by pydantic like any input (a topic is input like
+any other). Batches of events (``transport.wire``) are decoded by msgspec straight into the
+contract's ``Event``: types and the contract's rules are checked in C and in ``__post_init__``,
+without pydantic's cost. Engine outputs are our own and decoded without validation.
 """
 
 from __future__ import annotations
@@ -9,18 +11,40 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
-from contract.events import Event
+from contract.events import Event, validate_event_json
 from contract.records import CredentialRow, Factor, Finding, IdentityRow, TaskRow, TrustChange
+
+_ENCODER = msgspec.json.Encoder()
+_EVENTS = msgspec.json.Decoder(list[Event])
+_EVENT = msgspec.json.Decoder(Event)
 
 
 def encode_event(event: Event) -> bytes:
+    """One event in the native record form (fields at their defaults left out)."""
     return orjson.dumps(event.to_json_dict())
 
 
 def decode_event(data: bytes) -> Event:
-    return Event.model_validate_json(data)
+    """One native event from any producer: pydantic's full, strict validation."""
+    return validate_event_json(data)
+
+
+def encode_events(events: list[Event]) -> bytes:
+    """Many events as one JSON array (every field written: msgspec encodes it in C)."""
+    return _ENCODER.encode(events)
+
+
+def decode_events(data: bytes) -> list[Event]:
+    """A JSON array of events (``encode_events``); msgspec.ValidationError or DecodeError if not."""
+    return _EVENTS.decode(data)
+
+
+def decode_event_fast(data: bytes) -> Event:
+    """One event this pipeline encoded itself (``encode_events`` element or ``encode_event``)."""
+    return _EVENT.decode(data)
 
 
 def event_key(event: Event) -> bytes:

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from contract.errors import RecordRejected
-from contract.events import EMPTY_CONTEXT, Context, Event, EventType
+from contract.events import EMPTY_CONTEXT, EVENT_VALIDATOR, Context, Event, EventType
 from contract.identity import HUMAN, KIND_EVIDENCE, PRINCIPAL_KIND
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub_all, scrub_free
@@ -93,7 +93,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 def new_event(fields: dict[str, Any]) -> Event:
     """``Event.model_validate(fields)`` without the wrapper's frame: the same full validation,
     called once per event on the hot path."""
-    event: Event = Event.__pydantic_validator__.validate_python(fields)
+    event: Event = EVENT_VALIDATOR.validate_python(fields)
     return event
 
 

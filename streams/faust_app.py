@@ -1,18 +1,19 @@
 """The Kafka worker: the faust-streaming app, and the only module that imports faust.
 
-Three agents run the transport-free stages (``streams.stages``, ``streams.judge``: read those for
-the data flow and the crash semantics), each over ``take_events`` batches:
+Two agents run the transport-free stages (``streams.stages``, ``streams.judge``: read those for
+the data flow, the watermarks and the crash semantics), each over ``take_events`` batches of
+batch records (``transport.wire``):
 
-    route    on topics.events       -> by-identity, resolver
-    resolve  on topics.resolver     -> by-identity           table resolver-keys: key -> KeyState
-    judge    on topics.by_identity  -> findings, trust, entities
-                                       tables nhi-state: NHI -> NhiState, held: partition:offset -> record
+    judge    on topics.events + topics.by_identity (co-partitioned by NHI)
+                                    -> resolver, findings, trust, entities   table nhi-state: NHI -> state
+    resolve  on topics.resolver     -> by-identity                           table resolver-keys: key -> KeyState
 
 Tables use the memory store, each with a changelog topic partitioned like the source topic, so a
 restart or a new owner of a partition recovers them from Kafka. Every record gets an extra
 reference when its batch arrives and loses it only once its effects are in Kafka (awaited: outputs
 first, then the state they came from), so a cancelled or failed batch is never committed whatever
-faust's ``take`` does with it afterwards.
+faust's ``take`` does with it afterwards. A record with events still held for ordering is not
+acked at all until they are released and stored: the committed offset waits for it.
 
 At-least-once with idempotent effects, not faust's ``exactly_once``: that needs a transactional
 producer per partition and read-committed readers, and would still not cover the DuckDB sink,
@@ -34,26 +35,29 @@ import faust
 from contract.settings import Settings
 from streams.judge import JudgeStage, Released
 from streams.resolver import KeyState
-from streams.stages import Record, ResolveStage, RouteStage, Send, load_key_state
+from streams.stages import Record, ResolveStage, Send, load_key_state, marks_key
 from streams.stages import dump_key_state as _dump_key_state
+from streams.worker_metrics import WorkerMetrics
 from streams.worker_stats import WorkerStats, default_app_id
 from transport.admin import ensure_topics, replication_from_env
 from transport.partitioner import KeyPartitioner
 from transport.topics import Topics
+from transport.wire import layout
 
 log = logging.getLogger("nhi.worker")
 
-BATCH_MAX = 2000  # records per take batch: the per-batch costs (awaits, state writes) amortise
+BATCH_MAX = 500  # records per take batch (each a batch of events): the per-batch costs amortise
 BATCH_WITHIN_S = 0.01  # a partial batch waits at most this long (per hop: latency); a full one goes at once
 # NHI states are written at most this often, not per batch: a state is KBs (it grows with the
 # NHI's credentials) and a busy NHI is touched by nearly every batch. Costs: acks (and so the
 # committed offset) trail by up to this long, and a crash may re-emit this much output.
 CHECKPOINT_S = 1.0
-CHECKPOINT_RECORDS = 50_000  # ... or once this many released records wait for their ack
+CHECKPOINT_RECORDS = 5_000  # ... or once this many records wait for their ack
+TICK_S = 0.02  # the idle loop: marks that are due, releases that marks from elsewhere allowed
 
 
 class Worker:
-    """One faust app running the three stages; ``start``/``stop`` inside a running event loop."""
+    """One faust app running the two stages; ``start``/``stop`` inside a running event loop."""
 
     def __init__(
         self,
@@ -74,19 +78,21 @@ class Worker:
         self.app_id = app_id = app_id or default_app_id(topics)
         self.client_options = dict(client_options or {})
         self.stats = WorkerStats()
+        self.metrics = WorkerMetrics()
+        self.last_tick = 0.0  # monotonic time the idle loop last ran: the health check reads it
+        self._lag_at = 0.0
         self.failed: BaseException | None = None
         self.fatal = asyncio.Event()  # set when a stage failed: the caller should stop the worker
         self._batch = (batch_max, batch_within_s)
-        self._locks = {name: asyncio.Lock() for name in ("route", "resolve", "judge")}
-        self._upstream_last = 0.0  # monotonic time route/resolve last handled a batch
+        self._locks = {name: asyncio.Lock() for name in ("resolve", "judge")}
         self._checkpointed = 0.0  # monotonic time of the last judge checkpoint
         self._idle_task: asyncio.Task[None] | None = None
         # faust keeps a small per-app directory; memory-store tables need nothing durable in it.
         self._tmp = tempfile.TemporaryDirectory(prefix=f"nhi-worker-{app_id}-")
+        self.partitioner = KeyPartitioner()
         self.app = self._make_app(self._tmp.name, compression)
-        self.route = RouteStage(topics)
-        self.resolve = ResolveStage(topics)
-        self.judge = JudgeStage(topics, settings, self._nhi_table.get)
+        self.resolve = ResolveStage(topics, self.partitioner, self._keys_table.get)
+        self.judge = JudgeStage(topics, settings, self._nhi_table.get, self.partitioner)
         self._define_agents()
 
     def _make_app(self, datadir: str, compression: str | None) -> Any:
@@ -102,28 +108,22 @@ class Worker:
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
             # stop() lets batches finish itself; faust would wait for the records whose acks wait
-            # for the next checkpoint (or that a failed batch keeps forever).
+            # for events held for ordering (or that a failed batch keeps forever).
             stream_wait_empty=False,
             producer_compression_type=compression,
             producer_acks=-1,
-            producer_partitioner=KeyPartitioner(),
+            producer_partitioner=self.partitioner,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": n}
-        self._events_t = app.topic(self.topics.events, **raw)
+        # One channel of two topics: faust assigns their partitions together (co-partitioned).
+        self._judge_t = app.topic(self.topics.events, self.topics.by_identity, **raw)
         self._resolver_t = app.topic(self.topics.resolver, **raw)
-        self._by_identity_t = app.topic(self.topics.by_identity, **raw)
         self._keys_table = app.Table("resolver-keys", use_partitioner=True, **raw)
         self._nhi_table = app.Table("nhi-state", use_partitioner=True, **raw)
-        # Records held for ordering at a checkpoint, keyed partition:offset, in that partition.
-        self._held_table = app.Table("held", **raw)
         return app
 
     def _define_agents(self) -> None:
-        stages = [
-            ("route", self._events_t, self._route),
-            ("resolve", self._resolver_t, self._resolve),
-            ("judge", self._by_identity_t, self._judge),
-        ]
+        stages = [("judge", self._judge_t, self._judge), ("resolve", self._resolver_t, self._resolve)]
         for name, topic, handle in stages:
             self.app.agent(topic, name=name)(self._agent(name, handle))
         self.app.on_partitions_revoked.connect(self._on_revoked)
@@ -142,14 +142,14 @@ class Worker:
         await ensure_topics(self.bootstrap, self.topics, self.client_options)
         self.app.finalize()
         await self.app.start()
-        self._idle_task = asyncio.create_task(self._idle_loop(), name="nhi-worker-idle-flush")
+        self._idle_task = asyncio.create_task(self._idle_loop(), name="nhi-worker-idle")
 
     async def stop(self) -> None:
         """Let in-flight batches finish, checkpoint, then stop: a restart re-emits nothing."""
         async with contextlib.AsyncExitStack() as stack:
             for lock in self._locks.values():
                 await stack.enter_async_context(lock)
-            # Only now: with the judge lock held the idle flush is between two flushes, not inside one.
+            # Only now: with the locks held the idle loop is between two ticks, not inside one.
             if self._idle_task is not None:
                 self._idle_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -167,7 +167,8 @@ class Worker:
             ev.message.incref()  # ours until the effects are in Kafka; see the module docstring
         try:
             async with self._locks[name]:
-                await handle(batch)
+                with self.metrics.batch.labels(name).time():
+                    await handle(batch)
         except Exception as exc:
             # The batch keeps our reference, so it is never committed: a restart re-reads it.
             log.exception("worker stage %s failed; stopping", name)
@@ -177,7 +178,9 @@ class Worker:
 
     async def _send(self, sends: Sequence[Send]) -> None:
         producer = self.app.producer
-        await _delivered([await producer.send(s.topic, s.key, s.value, None, None, s.headers) for s in sends])
+        await _delivered(
+            [await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers) for s in sends]
+        )
 
     async def _write(self, table: Any, rows: Iterable[tuple[int | None, bytes, bytes | None]]) -> None:
         """Write (partition, key, value) rows to a table and wait until its changelog has them.
@@ -198,18 +201,6 @@ class Worker:
                 data[key] = value
         await _delivered(futures)
 
-    async def _route(self, batch: Sequence[Any]) -> None:
-        st = self.stats
-        if st.first_in is None:
-            st.first_in = time.monotonic()
-        await self._send(self.route.run([_record(ev) for ev in batch]))
-        if self.route.rejects > st.rejects:
-            new, last = self.route.rejects - st.rejects, self.route.last_reject
-            log.warning("%d record(s) are not canonical events (latest %s); skipped", new, last)
-        st.events, st.rejects = self.route.events, self.route.rejects
-        self._upstream_last = time.monotonic()
-        _ack(batch)
-
     async def _resolve(self, batch: Sequence[Any]) -> None:
         table = self._keys_table
 
@@ -217,48 +208,40 @@ class Worker:
             blob = table.get(key.encode())
             return load_key_state(blob) if blob is not None else None
 
-        sends, changed = self.resolve.run([_record(ev) for ev in batch], load)
+        sends, changed, marked = self.resolve.run([_record(ev) for ev in batch], load, time.monotonic())
         await self._send(sends)
-        await self._write(table, [(None, k.encode(), _dump_key_state(ks)) for k, ks in changed.items()])
+        rows: list[tuple[int | None, bytes, bytes | None]] = [
+            (None, k.encode(), _dump_key_state(ks)) for k, ks in changed.items()
+        ]
+        rows += [(p, marks_key(p), blob) for p, blob in marked.items()]
+        await self._write(table, rows)
         self.stats.resolver_ops = self.resolve.ops
-        self._upstream_last = time.monotonic()
         _ack(batch)
 
     async def _judge(self, batch: Sequence[Any]) -> None:
         judge = self.judge
-        parts = {ev.message.partition for ev in batch}
-        self._load_held(p for p in parts if not judge.loaded(p))
-        done = []
+        st = self.stats
+        now = time.monotonic()
+        if st.first_in is None:
+            st.first_in = now
         for ev in batch:
-            if not judge.push(_record(ev), ev):
-                done.append(ev)  # skipped: nothing to wait for
-        await self._effects(judge.release(parts))
-        _ack(done)
+            judge.push(_record(ev), ev, now)
+        if judge.rejects > st.rejects:
+            new, last = judge.rejects - st.rejects, judge.last_reject
+            log.warning("%d record(s) are not canonical events (latest %s); skipped", new, last)
+        st.events, st.rejects = judge.events, judge.rejects
+        # The resolver's share first: what is released below must not overtake it downstream.
+        await self._send(judge.router.flush(judge.source_marks(), now))
+        await self._effects(judge.release(judge.ready()))
         if time.monotonic() - self._checkpointed >= CHECKPOINT_S or judge.unsaved >= CHECKPOINT_RECORDS:
             await self._checkpoint()
 
-    def _load_held(self, partitions: Iterable[int]) -> None:
-        """A partition this worker just got: its held records go back in the buffer first."""
-        data = self._held_table.data
-        for p in partitions:
-            prefix = b"%d:" % p
-            n = self.judge.load_held(p, [(k, v) for k, v in data.items() if k.startswith(prefix)])
-            if n:
-                log.info("by-identity partition %d: %d held record(s) restored", p, n)
-
-    async def _on_rebalanced(self, app: Any, **_: Any) -> None:
-        # Sent once the tables are recovered, before the streams resume: a partition with nothing
-        # new to read must still get its held records back, to release them.
-        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == self.topics.by_identity}
-        async with self._locks["judge"]:
-            self._load_held(p for p in assigned if not self.judge.loaded(p))
-
     async def _checkpoint(self) -> None:
-        """Send entity snapshots, write states and held records, then ack. Judge lock held."""
+        """Send entity snapshots, write states, then ack. Judge lock held."""
         ck = self.judge.checkpoint()
         await self._send(ck.sends)
-        await self._write(self._nhi_table, [(None, k, v) for k, v in ck.states.items()])
-        await self._write(self._held_table, ck.held)
+        rows: list[tuple[int | None, bytes, bytes | None]] = [(None, k, v) for k, v in ck.states.items()]
+        await self._write(self._nhi_table, [*rows, *ck.marks])
         _ack(ck.acks)
         self._checkpointed = time.monotonic()
 
@@ -269,54 +252,103 @@ class Worker:
         st.findings += rel.findings
         st.trust += rel.trust
         j = self.judge
-        st.skipped, st.restored, st.late, st.held = j.skipped, j.restored, j.late, j.held
+        st.skipped, st.late, st.held = j.skipped, j.late, j.held
         if rel.findings or rel.trust:
             st.last_out = time.monotonic()
 
     async def _idle_loop(self) -> None:
-        """Release partitions that went quiet: what makes a finite input end like replay's."""
+        """Marks that are due, sources that went idle, and the releases marks from elsewhere allow."""
         idle_s = self.settings.idle_flush_s
-        # Live, event time runs with wall time, so nothing can still be on its way to a partition
-        # that has been quiet for the reorder window; sooner only once the upstream is drained.
-        patience = max(idle_s, self.settings.reorder_window_s)
-        tick = min(max(idle_s / 4, 0.05), 0.5)
         while True:
-            await asyncio.sleep(tick)
-            now = time.monotonic()
-            # Asked outside the lock: position() may wait on the consumer, the judge must not.
-            drained = bool(self.judge.idle(now, idle_s)) and await self._upstream_drained(now)
-            async with self._locks["judge"]:
-                parts = self.judge.idle(now, idle_s if drained else patience)
-                try:
-                    if parts:
-                        await self._effects(self.judge.release(parts, drain=True))
-                    if self.judge.dirty and (parts or now - self._checkpointed >= CHECKPOINT_S):
-                        await self._checkpoint()
-                except Exception as exc:
-                    log.exception("idle flush failed; stopping")
-                    self.failed = exc
-                    self.fatal.set()
-                    return
+            await asyncio.sleep(TICK_S)
+            try:
+                await self._tick(idle_s)
+            except Exception as exc:
+                log.exception("the worker's idle loop failed; stopping")
+                self.failed = exc
+                self.fatal.set()
+                return
 
-    async def _upstream_drained(self, now: float) -> bool:
-        """Route and resolve idle for NHI_IDLE_FLUSH_S with nothing left to fetch: in this worker,
-        nothing is on its way to the judge. (A backfill routes a day of event time per second,
-        so releasing while a routed record is still in flight would make it late.)"""
-        if now - self._upstream_last < self.settings.idle_flush_s:
-            return False
+    def health(self) -> tuple[bool, str]:
+        """Healthy while no stage failed and the idle loop keeps ticking."""
+        if self.failed is not None:
+            return False, f"a stage failed: {type(self.failed).__name__}: {self.failed}"
+        age = time.monotonic() - self.last_tick
+        if age > 10:
+            return False, f"the idle loop last ran {age:.0f}s ago"
+        return True, f"{len(self.app.consumer.assignment())} partitions assigned"
+
+    async def _observe(self, now: float) -> None:
+        """Metrics that are read, not counted: lag per input partition, state sizes."""
+        m = self.metrics
+        m.sync(self.stats)
+        m.nhis.set(self.judge.nhi_count)
+        m.keys.set(len(self._keys_table.data))
+        if now - self._lag_at < 2.0:
+            return
+        self._lag_at = now
         consumer = self.app.consumer
+        inputs = (self.topics.events, self.topics.by_identity, self.topics.resolver)
         for tp in consumer.assignment():
-            if tp.topic in (self.topics.events, self.topics.resolver):
+            if tp.topic in inputs:
                 end = consumer.highwater(tp)
-                if end is None or end > (await consumer.position(tp) or 0):
-                    return False
-        return True
+                pos = await consumer.position(tp)
+                if end is not None and pos is not None:
+                    m.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - pos))
+
+    async def _tick(self, idle_s: float) -> None:
+        now = time.monotonic()
+        self.last_tick = now
+        await self._observe(now)
+        judge = self.judge
+        # Asked outside the lock: position() may wait on the consumer, the judge must not.
+        quiet = judge.quiet_sources(now, idle_s)
+        ended = await self._read_to_end(quiet) if quiet else set()
+        async with self._locks["judge"]:
+            if judge.idle_sources(now, idle_s, ended.__contains__):
+                judge.router.policy.dirty = True
+            await self._send(judge.router.flush(judge.source_marks(), now))
+            ready = judge.ready()
+            if ready:
+                await self._effects(judge.release(ready))
+            if judge.dirty and time.monotonic() - self._checkpointed >= CHECKPOINT_S:
+                await self._checkpoint()
+        async with self._locks["resolve"]:
+            await self._send(self.resolve.flush({}, now))
+
+    async def _read_to_end(self, partitions: Iterable[int]) -> set[int]:
+        """The events partitions among ``partitions`` this worker has read to their end."""
+        consumer = self.app.consumer
+        owned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.topics.events}
+        out = set()
+        for p in partitions:
+            tp = owned.get(p)
+            if tp is None:
+                continue
+            end = consumer.highwater(tp)
+            if end is not None and end <= (await consumer.position(tp) or 0):
+                out.add(p)
+        return out
+
+    async def _on_rebalanced(self, app: Any, **_: Any) -> None:
+        # Every events partition this worker reads is a watermark source, records or not: the
+        # resolvers wait to hear from each (an empty one soon says it is idle).
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == self.topics.events}
+        async with self._locks["judge"]:
+            for p in assigned:
+                self.judge.part(p)
 
     async def _on_revoked(self, app: Any, revoked: Any = None, **_: Any) -> None:
-        parts = {tp.partition for tp in revoked or () if tp.topic == self.topics.by_identity}
-        if parts:
+        judged = {
+            tp.partition for tp in revoked or () if tp.topic in (self.topics.events, self.topics.by_identity)
+        }
+        resolved = {tp.partition for tp in revoked or () if tp.topic == self.topics.resolver}
+        if judged:
             async with self._locks["judge"]:
-                self.judge.revoke(parts)
+                self.judge.revoke(judged)
+        if resolved:
+            async with self._locks["resolve"]:
+                self.resolve.revoke(sorted(resolved))
 
 
 async def _delivered(futures: list[Any]) -> None:
@@ -330,7 +362,7 @@ async def _delivered(futures: list[Any]) -> None:
 
 def _record(ev: Any) -> Record:
     m = ev.message
-    return Record(m.topic, m.partition, m.offset, m.key, m.value)
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, layout(m.headers))
 
 
 def _ack(events: Sequence[Any]) -> None:

@@ -1,67 +1,86 @@
-"""The judge stage: by-identity -> findings, trust, entities (see ``streams.stages`` for the flow).
+"""The judge stage: events and by-identity -> findings, trust, entities (the flow: ``streams.stages``).
 
-A reorder buffer per by-identity partition (event-time order, bounded lateness, exactly as in
-replay), an ``NhiState`` per NHI, and ``step`` - the same per-NHI function replay calls.
+Per judge partition ``p`` (events ``p`` and by-identity ``p``, co-partitioned by NHI): a reorder
+buffer (event-time order, exactly as in replay), released up to the watermark of the slowest
+input less the reorder window (``streams.watermarks``), an ``NhiState`` per NHI, and ``step`` -
+the same per-NHI function replay calls. The same stage routes what it reads from events ``p`` to
+the resolver (``streams.stages.Router``) and is that partition's watermark source.
 
-Crash semantics. Every record is acked by the next ``checkpoint`` (about once a second), when
-its effect is in Kafka: a released record's NHI state is written to the "nhi-state" table; a
-record still held for ordering is written to the "held" table (keyed partition:offset, in the
-changelog partition of its by-identity partition) and deleted from it once released. So the
-committed offset never passes a record that only lived in memory, and faust's ack/commit logic
-is only ever asked to commit a contiguous prefix. A restarted (or new) owner of a partition
-loads its held records back into the reorder buffer before taking new ones.
+Crash semantics. A record is acked once every event it brought is applied and the NHI states
+that hold them are written (by the next ``checkpoint``, about once a second): faust commits the
+contiguous acked prefix, so the committed offset never passes an event that lived only in
+memory - one still held for ordering keeps its record, and everything after it, uncommitted. A
+restarted (or new) owner of the partition re-reads from there.
 
-Each NHI's stored state also carries its partition's progress ``(offset, hold)``: every record
-of that partition at or before ``offset`` whose event time is before ``hold`` (the oldest held
-event then) had been applied. Records re-delivered after a crash under that mark are skipped,
-and re-delivered copies of held records are recognised by offset - which is what keeps a
-restart from repeating findings however many events an NHI had in the re-delivered range.
-Outputs are sent before the state that produced them is written, so a crash between the two
-re-emits identical changes (same finding ids; the sink upserts), never loses them; a clean stop
-checkpoints first and re-emits nothing.
+Each NHI's stored state also carries its partition's progress: per input topic the highest
+offset read, and ``hold``, the oldest event time still held then. Every re-read event at or
+below that offset with an earlier time had been applied (the buffer releases in time order, so
+what it held was all later than what it released), and is skipped; the rest go back in the
+buffer. Outputs are sent before the state that produced them is written, so a crash between the
+two re-emits identical changes (same finding ids; the sink upserts), never loses them; a clean
+stop checkpoints first and re-emits nothing.
 """
 
 from __future__ import annotations
 
 import math
 import pickle
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import msgspec
 from pydantic import ValidationError
 
+from contract.events import Event
 from contract.records import IdentityRow, TrustChange
 from contract.settings import Settings
 from streams.correlate import step
 from streams.engine import credential_row, identity_row, task_row
 from streams.reorder import ReorderBuffer
-from streams.stages import STATE_FORMAT, Record, Send, dump_state
+from streams.stages import STATE_FORMAT, Record, Router, Send, dump_marks, dump_state, load_marks, marks_key
 from streams.state import NhiState
+from streams.watermarks import Channels, SourceClock
 from transport.codec import decode_event, encode_entity, encode_finding, encode_trust
+from transport.partitioner import KeyPartitioner
 from transport.topics import Topics
+from transport.wire import (
+    BY_IDENTITY_V1,
+    EVENTS_V1,
+    Mark,
+    WireError,
+    check_layout,
+    decode_batch,
+    decode_judge,
+)
 
 
 @dataclass(slots=True)
 class _Nhi:
     state: NhiState
     partition: int
-    offset: int = -1  # progress stored with the state; see the module docstring
+    offsets: dict[str, int] = field(default_factory=dict)  # progress stored with the state
     hold: float = -math.inf
     last_trust: TrustChange | None = None  # this process's latest, to refresh the identity row
     stale_row: bool = False  # touched since its identity row last went out
 
 
 @dataclass(slots=True)
+class _Ticket:
+    """One consumed record: acked once none of its events is held (and a checkpoint stored them)."""
+
+    partition: int
+    ack: object
+    held: int = 0
+
+
+@dataclass(slots=True)
 class _Partition:
     buffer: ReorderBuffer
-    # (nhi, event id) -> (offset, event bytes) of each copy in the buffer
-    held: dict[tuple[str, str], list[tuple[int, bytes]]] = field(default_factory=dict)
-    persisted: set[int] = field(default_factory=set)  # offsets of held records in the held table
-    fresh: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # held since the last checkpoint
-    released: set[int] = field(default_factory=set)  # offsets released since the last checkpoint
-    offset: int = -1  # highest offset pushed
-    last_arrival: float = 0.0  # monotonic seconds
+    source: SourceClock  # events p, read here: this partition's own watermark
+    channels: Channels  # the resolver partitions' marks, read from by-identity p
+    marks_changed: bool = False  # since the last checkpoint
+    offsets: dict[str, int] = field(default_factory=dict)  # highest offset read, per input topic
+    released_to: float = -math.inf  # the last horizon released
 
 
 @dataclass(slots=True)
@@ -74,48 +93,53 @@ class Released:
 
 @dataclass(slots=True)
 class Checkpoint:
-    """Send ``sends``, then write ``states`` and ``held``, then ack ``acks``: in that order."""
+    """Send ``sends``, then write ``states``, then ack ``acks``: in that order."""
 
     sends: list[Send] = field(default_factory=list)  # entity snapshots: latest rows, so per checkpoint
     states: dict[bytes, bytes] = field(default_factory=dict)  # nhi-state table: key -> value
-    held: list[tuple[int, bytes, bytes | None]] = field(
-        default_factory=list
-    )  # (partition, key, value|delete)
+    marks: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (partition, key, value)
     acks: list[object] = field(default_factory=list)
 
 
-def held_key(partition: int, offset: int) -> bytes:
-    return b"%d:%d" % (partition, offset)
-
-
 def dump_nhi(n: _Nhi) -> bytes:
-    return dump_state((STATE_FORMAT, n.state, n.offset, n.hold))
+    return dump_state((STATE_FORMAT, n.state, n.offsets, n.hold))
 
 
 def load_nhi(blob: bytes, partition: int) -> _Nhi:
-    version, state, offset, hold = pickle.loads(blob)
+    version, state, offsets, hold = pickle.loads(blob)
     if version != STATE_FORMAT or not isinstance(state, NhiState):
         raise ValueError(f"NHI state format {version} is not {STATE_FORMAT}")
-    return _Nhi(state, partition, offset, hold)
+    return _Nhi(state, partition, offsets, hold)
 
 
 class JudgeStage:
-    """by-identity -> findings, trust, entities: a reorder buffer per partition, a state per NHI."""
+    """events + by-identity -> findings, trust, entities: a reorder buffer per partition, a state per NHI."""
 
-    def __init__(self, topics: Topics, settings: Settings, load: Callable[[bytes], bytes | None]) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        settings: Settings,
+        load: Callable[[bytes], bytes | None],
+        partitioner: KeyPartitioner | None = None,
+    ) -> None:
         self.topics = topics
         self.settings = settings
+        self.window = settings.reorder_window.total_seconds()
         self._load = load
+        self.router = Router(topics, partitioner or KeyPartitioner())
         self._parts: dict[int, _Partition] = {}
         self._nhis: dict[str, _Nhi] = {}
         self._dirty: dict[str, _Nhi] = {}  # changed since the last checkpoint
         self._creds: set[tuple[str, str]] = set()  # (nhi, credential) changed since then
         self._tasks: set[tuple[str, str]] = set()
-        self._acks: list[object] = []  # of every record taken since the last checkpoint
+        # (partition, ack) of records whose events are all applied, since the last checkpoint
+        self._acks: list[tuple[int, object]] = []
         self.records = 0  # records taken
-        self.skipped = 0  # re-read after a restart, already applied or already held
-        self.restored = 0  # held records loaded back from the held table
-        self.bad = 0
+        self.events = 0  # valid events read from the events topic
+        self.rejects = 0  # records of the events topic that are not canonical events
+        self.last_reject = ""
+        self.skipped = 0  # re-read after a restart and already applied
+        self.bad = 0  # by-identity records that don't decode (a bug elsewhere)
 
     @property
     def held(self) -> int:
@@ -126,6 +150,13 @@ class JudgeStage:
         """Events that arrived behind what their partition had already released."""
         return sum(p.buffer.late for p in self._parts.values())
 
+    @property
+    def nhi_count(self) -> int:
+        return len(self._nhis)
+
+    def partitions(self) -> list[int]:
+        return sorted(self._parts)
+
     def _nhi(self, nhi: str, partition: int) -> _Nhi:
         n = self._nhis.get(nhi)
         if n is None:
@@ -134,89 +165,122 @@ class JudgeStage:
             self._nhis[nhi] = n
         return n
 
-    def push(self, r: Record, ack: object, now: float | None = None) -> bool:
-        """Take one record. True: its ``ack`` is kept and handed back by a ``checkpoint``;
-        False: nothing depends on it (bad, already applied, already held), ack it now."""
-        self.records += 1
-        try:
-            nhi = (r.key or b"").decode()
-            event = decode_event(r.value or b"")
-        except (ValidationError, ValueError):
-            self.bad += 1
-            return False
-        part = self._part(r.partition)
-        part.offset = max(part.offset, r.offset)
-        part.last_arrival = time.monotonic() if now is None else now
-        n = self._nhi(nhi, r.partition)
-        if r.offset in part.persisted or (r.offset <= n.offset and event.time.timestamp() < n.hold):
-            self.skipped += 1
-            return False
-        part.buffer.push(nhi, event)
-        part.held.setdefault((nhi, event.id), []).append((r.offset, r.value or b""))
-        part.fresh[r.offset] = (nhi, r.value or b"")
-        self._acks.append(ack)
-        return True
-
-    def _part(self, p: int) -> _Partition:
+    def part(self, p: int) -> _Partition:
         part = self._parts.get(p)
         if part is None:
-            part = self._parts[p] = _Partition(ReorderBuffer(self.settings.reorder_window))
+            n = self.topics.partitions
+            channels = load_marks(self._load(marks_key(p)), n)
+            part = self._parts[p] = _Partition(
+                ReorderBuffer(self.settings.reorder_window), SourceClock(p), channels
+            )
         return part
 
-    def loaded(self, partition: int) -> bool:
-        return partition in self._parts
+    # ----------------------------------------------------------------------------------- input
 
-    def load_held(self, partition: int, rows: Iterable[tuple[bytes, bytes]]) -> int:
-        """Put a partition's held-table rows back in its reorder buffer (before any new record)."""
-        part = self._part(partition)
-        n = 0
-        for key, value in rows:
-            offset = int(key.split(b":", 1)[1])
-            nhi, raw = pickle.loads(value)
-            event = decode_event(raw)
-            part.buffer.push(nhi, event)
-            part.held.setdefault((nhi, event.id), []).append((offset, raw))
-            part.persisted.add(offset)
-            part.offset = max(part.offset, offset)
-            n += 1
-        self.restored += n
-        part.last_arrival = time.monotonic()
-        return n
+    def push(self, r: Record, ack: object, now: float) -> None:
+        """Take one record; its ``ack`` comes back from a ``checkpoint`` once its events are applied."""
+        self.records += 1
+        part = self.part(r.partition)
+        if r.offset > part.offsets.get(r.topic, -1):
+            part.offsets[r.topic] = r.offset
+        ticket = _Ticket(r.partition, ack)
+        if r.topic == self.topics.events:
+            self._push_events(r, part, ticket, now)
+        else:
+            self._push_routed(r, part, ticket)
+        if not ticket.held:
+            self._acks.append((r.partition, ack))
 
-    def idle(self, now: float, after_s: float) -> list[int]:
-        """Partitions holding events that have received nothing for ``after_s`` seconds."""
-        return [
-            p for p, part in self._parts.items() if part.buffer.heap and now - part.last_arrival >= after_s
-        ]
+    def _push_events(self, r: Record, part: _Partition, ticket: _Ticket, now: float) -> None:
+        try:
+            if r.layout is None:
+                events = [decode_event(r.value or b"")]  # a native producer's single event
+            else:
+                check_layout(r.layout, EVENTS_V1)
+                events = decode_batch(r.value or b"")
+        except (ValidationError, ValueError, msgspec.DecodeError) as exc:
+            # Skipped, not sent to the DLQ: the sink reads the events topic too and stores such a
+            # record as a reject (with its location); a DLQ copy would make it two rejects.
+            self.rejects += 1
+            self.last_reject = f"{r.topic}/{r.partition}@{r.offset}: {type(exc).__name__}"
+            part.source.saw((), now)
+            return
+        self.events += len(events)
+        route = self.router.route
+        times = []
+        here = r.partition
+        part_of, n = self.router.partitioner.of, self.topics.partitions
+        for event in events:
+            t = event.time.timestamp()
+            times.append(t)
+            nhi = event.nhi
+            if nhi:
+                if part_of(nhi.encode(), n) == here:
+                    self._hold(nhi, event, t, r, part, ticket)
+                else:
+                    # Keyed by another producer's partitioner: its NHI's state lives elsewhere.
+                    self.router.forward(nhi, event)
+            route(event)
+        part.source.saw(times, now)
 
-    def release(self, partitions: Iterable[int], *, drain: bool = False) -> Released:
-        """Judge what each partition's buffer releases (everything, with ``drain``)."""
+    def _push_routed(self, r: Record, part: _Partition, ticket: _Ticket) -> None:
+        try:
+            check_layout(r.layout, BY_IDENTITY_V1)
+            batch = decode_judge(r.value or b"")
+        except (WireError, ValueError, msgspec.DecodeError):
+            self.bad += 1  # our own topic: a bad record is a bug elsewhere, not a reason to stop
+            return
+        for nhi, event in batch.events:
+            self._hold(nhi, event, event.time.timestamp(), r, part, ticket)
+        if part.channels.update_all(batch.marks):
+            part.marks_changed = True
+
+    def _hold(self, nhi: str, event: Event, t: float, r: Record, part: _Partition, ticket: _Ticket) -> None:
+        n = self._nhi(nhi, r.partition)
+        if t < n.hold and r.offset <= n.offsets.get(r.topic, -1):
+            self.skipped += 1  # applied before a restart: see the module docstring
+            return
+        ticket.held += 1
+        part.buffer.push(nhi, event, ticket, t)
+
+    # ---------------------------------------------------------------------------------- output
+
+    def horizon(self, p: int) -> float:
+        """What partition ``p`` may release up to: the slowest input's mark less the window."""
+        part = self._parts[p]
+        low = part.channels.low()
+        src = part.source
+        if not src.idle:
+            own = src.newest if src.newest is not None else -math.inf
+            low = min(low, own)
+        return low if low == math.inf else low - self.window
+
+    def release(self, partitions: Iterable[int]) -> Released:
+        """Judge what each partition's buffer holds up to its horizon."""
         out = Released()
         touched: dict[str, _Nhi] = {}
-        creds, tasks = self._creds, self._tasks
+        creds, tasks, acks = self._creds, self._tasks, self._acks
         trust: list[TrustChange] = []
         s = self.settings
+        findings_topic = self.topics.findings
         for p in partitions:
             part = self._parts.get(p)
-            if part is None:
+            if part is None or not part.buffer.heap:
                 continue
-            buf = part.buffer
-            for nhi, event in buf.drain() if drain else buf.ready():
-                copies = part.held.get((nhi, event.id))
-                if copies:
-                    offset, _ = copies.pop()
-                    part.released.add(offset)
-                    if not copies:
-                        del part.held[(nhi, event.id)]
+            horizon = self.horizon(p)
+            part.released_to = max(part.released_to, horizon)
+            for nhi, event, ticket in part.buffer.until(horizon):
+                ticket.held -= 1
+                if not ticket.held:
+                    acks.append((p, ticket.ack))
                 n = self._nhi(nhi, p)
                 findings, change = step(event, n.state, s)
                 out.events += 1
                 touched[nhi] = n
                 if findings:
                     out.findings += len(findings)
-                    out.sends.extend(
-                        Send(self.topics.findings, nhi.encode(), encode_finding(f)) for f in findings
-                    )
+                    key = nhi.encode()
+                    out.sends.extend(Send(findings_topic, key, encode_finding(f)) for f in findings)
                 if change is not None:
                     trust.append(change)
                     n.last_trust = change
@@ -236,21 +300,51 @@ class JudgeStage:
             n.stale_row = nhi not in rows
         return out
 
+    def ready(self) -> list[int]:
+        """Partitions holding an event their horizon now lets go."""
+        return [
+            p
+            for p, part in self._parts.items()
+            if part.buffer.heap and part.buffer.heap[0][0] <= self.horizon(p)
+        ]
+
+    def quiet_sources(self, now: float, after_s: float) -> list[int]:
+        """Events partitions, not idle yet, that got nothing for ``after_s``."""
+        return [
+            p
+            for p, part in self._parts.items()
+            if not part.source.idle and now - part.source.last_arrival >= after_s
+        ]
+
+    def idle_sources(self, now: float, after_s: float, caught_up: Callable[[int], bool]) -> bool:
+        """Mark idle the events partitions that got nothing for ``after_s`` and are read to their
+        end (``caught_up``); True when any changed."""
+        changed = False
+        for p, part in self._parts.items():
+            src = part.source
+            if not src.idle and now - src.last_arrival >= after_s and caught_up(p):
+                src.idle = True
+                changed = True
+        return changed
+
+    def source_marks(self) -> list[Mark]:
+        return [part.source.mark() for _, part in sorted(self._parts.items())]
+
     @property
     def unsaved(self) -> int:
-        """Records taken since the last checkpoint (their acks wait for it)."""
+        """Records whose acks wait for the next checkpoint."""
         return len(self._acks)
 
     @property
     def dirty(self) -> bool:
-        """Anything for a checkpoint to write: acks, changed states, held records come or gone."""
-        return bool(self._acks or self._dirty or any(p.fresh or p.released for p in self._parts.values()))
+        """Anything for a checkpoint to write: acks, changed states or marks."""
+        return bool(self._acks or self._dirty or any(p.marks_changed for p in self._parts.values()))
 
     def checkpoint(self) -> Checkpoint:
         """Entity snapshots and NHI states changed since the last checkpoint, and the acks they free.
 
-        Each state carries its partition's progress as of now: every record at or before the
-        highest offset pushed, with an event time before the oldest still held, is in it.
+        Each state carries its partition's progress as of now: every event read at or before the
+        highest offsets read, with an event time before the oldest still held, is in it.
         """
         out = Checkpoint()
         nhis = self._dirty
@@ -277,29 +371,24 @@ class JudgeStage:
             part = self._parts.get(n.partition)
             if part is None:  # revoked meanwhile: the new owner re-reads and writes it
                 continue
-            n.offset = part.offset
+            n.offsets = dict(part.offsets)
             n.hold = part.buffer.heap[0][0] if part.buffer.heap else math.inf
             out.states[nhi.encode()] = dump_nhi(n)
         for p, part in self._parts.items():
-            # Held records persisted since; released ones dropped. A record held and released
-            # between two checkpoints never touches the table.
-            for offset, row in part.fresh.items():
-                if offset not in part.released:
-                    out.held.append((p, held_key(p, offset), dump_state(row)))
-                    part.persisted.add(offset)
-            for offset in part.released & part.persisted:
-                out.held.append((p, held_key(p, offset), None))
-                part.persisted.discard(offset)
-            part.fresh, part.released = {}, set()
-        out.acks, self._acks = self._acks, []
+            if part.marks_changed:
+                out.marks.append((p, marks_key(p), dump_marks(part.channels)))
+                part.marks_changed = False
+        out.acks, self._acks = [ack for _, ack in self._acks], []
         self._dirty, self._creds, self._tasks = {}, set(), set()
         return out
 
     def revoke(self, partitions: Iterable[int]) -> None:
-        """Forget partitions another worker now owns: it loads their held table and re-reads the rest."""
+        """Forget partitions another worker now owns: it re-reads what they had not committed."""
         gone = set(partitions)
         for p in gone:
             self._parts.pop(p, None)
+        # Their released records must not be acked: the states that hold them are not written.
+        self._acks = [(p, ack) for p, ack in self._acks if p not in gone]
         for nhi in [k for k, n in self._nhis.items() if n.partition in gone]:
             del self._nhis[nhi]
             self._dirty.pop(nhi, None)

@@ -20,8 +20,7 @@ class WorkerStats:
     judged: int = 0  # (NHI, event) pairs released by the reorder buffers and stepped
     findings: int = 0  # finding changes sent
     trust: int = 0  # trust changes sent
-    skipped: int = 0  # re-read after a restart and already applied (or already held)
-    restored: int = 0  # held records loaded back from the held table
+    skipped: int = 0  # re-read after a restart and already applied
     late: int = 0
     held: int = 0  # waiting in the reorder buffers now
     first_in: float | None = None  # monotonic time of the first event batch

@@ -60,7 +60,7 @@ def test_bootstrap_and_compression() -> None:
     assert bootstrap_from(None, {"NHI_KAFKA_BOOTSTRAP": "b:2"}) == "b:2"
     with pytest.raises(ConfigError, match="--bootstrap"):
         bootstrap_from(None, {})
-    assert compression_from_env({}) == "gzip"
+    assert compression_from_env({}) == "lz4"
     assert compression_from_env({"NHI_KAFKA_COMPRESSION": "none"}) is None
     with pytest.raises(ConfigError):
         compression_from_env({"NHI_KAFKA_COMPRESSION": "brotli"})

@@ -21,9 +21,11 @@ from ingest.sources import read_inputs
 from nhi.cli import main
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import Msg, read_topics
-from transport.codec import decode_event, event_key
+from transport.codec import event_key
 from transport.dlq import H_LOCATION, H_REASON, H_SOURCE
-from transport.topics import Topics
+from transport.partitioner import KeyPartitioner
+from transport.topics import Topics, topics_from_env
+from transport.wire import EVENTS_V1, HEADER, decode_batch
 
 pytestmark = pytest.mark.kafka
 
@@ -65,6 +67,15 @@ def _read(bootstrap: str, topics: Topics) -> dict[str, list[Msg]]:
     return asyncio.run(read_topics(bootstrap, topics.all()))
 
 
+def _events(msgs: list[Msg]) -> list[tuple[Msg, Event]]:
+    """Every event of the events topic's batch records, with the record it came in."""
+    out = []
+    for m in msgs:
+        assert m.headers[HEADER] == EVENTS_V1
+        out.extend((m, e) for e in decode_batch(m.value or b""))
+    return out
+
+
 def test_ingest_file_keys_dlq_and_no_secret(
     kafka_bootstrap: str, unique_name: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -78,17 +89,16 @@ def test_ingest_file_keys_dlq_and_no_secret(
     assert main(args) == 0
 
     got = _read(kafka_bootstrap, topics)
-    events = got[topics.events]
-    assert sorted(decode_event(m.value or b"").id for m in events) == sorted(e.id for e in expected)
+    events = _events(got[topics.events])
+    assert sorted(e.id for _, e in events) == sorted(e.id for e in expected)
+    assert len(got[topics.events]) < len(events)  # batch records, not one per event
     by_id = {e.id: e for e in expected}
-    partition_of_key: dict[bytes, int] = {}
-    for m in events:
-        event = decode_event(m.value or b"")
+    keys = set()
+    for m, event in events:
         assert event == by_id[event.id]
-        assert m.key == event_key(event)
-        assert partition_of_key.setdefault(m.key, m.partition) == m.partition
-    keys = {m.key for m in events}
-    # NHI-less events are keyed by what the resolver looks them up by.
+        # In the partition a keyed send would choose: the NHI, else what the resolver looks it up by.
+        keys.add(event_key(event))
+        assert KeyPartitioner().of(event_key(event), topics_from_env().partitions) == m.partition
     assert {b"k8s:prod/a/ledger", b"aws:1:role/ci", b"pod-1", b"c-2", b"alice"} <= keys
 
     dlq = got[topics.dlq]
@@ -122,8 +132,8 @@ def test_ingest_is_idempotent_on_topics(
     args = ["ingest", "--bootstrap", kafka_bootstrap, "--topic-prefix", topics.prefix, "-q", str(source)]
     assert main(args) == 0
     assert main(args) == 0
-    events = _read(kafka_bootstrap, topics)[topics.events]
-    ids = [decode_event(m.value or b"").id for m in events]
+    events = _events(_read(kafka_bootstrap, topics)[topics.events])
+    ids = [e.id for _, e in events]
     assert len(ids) == 2 * len(GOOD) and len(set(ids)) == len(GOOD)
 
 
@@ -142,9 +152,9 @@ def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
 
 def _wait_for_events(bootstrap: str, topics: Topics, n: int, proc: subprocess.Popen[bytes]) -> list[Event]:
     while True:
-        got = _read(bootstrap, topics)[topics.events]
+        got = [e for _, e in _events(_read(bootstrap, topics)[topics.events])]
         if len(got) >= n:
-            return [decode_event(m.value or b"") for m in got]
+            return got
         assert proc.poll() is None, "nhi ingest exited early"
 
 
@@ -200,7 +210,7 @@ def test_ingest_stdin(kafka_bootstrap: str, unique_name: Callable[..., str]) -> 
     _, err = proc.communicate(data)
     assert proc.returncode == 0, err.decode()
     got = _read(kafka_bootstrap, topics)
-    assert len(got[topics.events]) == len(GOOD)
+    assert len(_events(got[topics.events])) == len(GOOD)
     assert [m.headers[H_LOCATION] for m in got[topics.dlq]] == [f"stdin:{len(GOOD) + 1}".encode()]
     assert f"records {len(GOOD) + 1}".encode() in err
 

@@ -23,7 +23,6 @@ from tests.kafka_helpers import read_topics
 from tests.scenario import events
 from tests.worker_harness import (
     HANG_GUARD_S,
-    held_records,
     produce_events,
     spawn,
     stop,
@@ -84,9 +83,10 @@ def test_killing_worker_and_sink_mid_stream_loses_and_duplicates_nothing(
         return spawn("sink", bs, topics, "--db", str(db), "--no-query-server", "--quiet")
 
     async def by_identity_started() -> bool:
-        return bool((await read_topics(bs, [topics.by_identity]))[topics.by_identity]) and bool(
-            await held_records(bs, app_id)
-        )
+        # Routed records on by-identity, and NHI states already in the worker's changelog.
+        states = f"{app_id}-nhi-state-changelog"
+        got = await read_topics(bs, [topics.by_identity, states])
+        return bool(got[topics.by_identity]) and bool(got[states])
 
     async def sink_started() -> bool:
         return await _committed_any(bs, group, topics.events)
@@ -98,8 +98,8 @@ def test_killing_worker_and_sink_mid_stream_loses_and_duplicates_nothing(
         await ensure_topics(bs, topics)
         await produce_events(bs, topics, events(records))
         w, s = worker(), sink()
-        # 1: both killed while the worker routes and holds (some held records already persisted).
-        await _until(by_identity_started, "held records", [w, s])
+        # 1: both killed while the worker routes and holds (some states already checkpointed).
+        await _until(by_identity_started, "routed records and states", [w, s])
         await _until(sink_started, "a sink commit", [w, s])
         w.kill()
         s.kill()

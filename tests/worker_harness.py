@@ -2,10 +2,10 @@
 
 Completion is read from Kafka, never from a clock: the pipeline is done when every stage's
 consumer group has committed up to the end of its input topics, checked in topology order
-(events -> resolver -> by-identity -> the sink's topics), and the judge holds nothing for
-ordering (its "held" changelog folds to empty). Each stage commits only after its outputs are
-acknowledged, and a held record leaves the held table only in the checkpoint that stores what
-releasing it produced - so once that is all true, nothing more can appear downstream.
+(events -> resolver -> by-identity -> the sink's topics). Each stage commits only after its
+outputs are acknowledged, and the judge commits a record only once every event it brought is
+released and stored (an event held for ordering keeps its record uncommitted) - so once that is
+all true, nothing more can appear downstream.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from store import Store
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import produce, read_topics
 from transport.codec import decode_finding, encode_event, event_key
+from transport.producer import EventProducer
 from transport.topics import Topics
 
 HANG_GUARD_S = 240.0  # only a guard against a hung pipeline: no test asserts on durations
@@ -82,7 +83,20 @@ def store_findings(path: Path) -> dict[str, tuple[Any, ...]]:
     return {r[0]: (r[1], r[2], r[3], tuple(r[4])) for r in rows}
 
 
-async def produce_events(bootstrap: str, topics: Topics, events: Iterable[Event]) -> int:
+async def produce_events(
+    bootstrap: str, topics: Topics, events: Iterable[Event], *, batched: bool = True, batch_events: int = 200
+) -> int:
+    """``events`` on the events topic: in batch records as `nhi ingest` sends them, or
+    (``batched=False``) one native event per record, keyed by NHI, as any producer may."""
+    if batched:
+        producer = EventProducer(bootstrap, topics, compression="lz4", batch_events=batch_events)
+        await producer.start()
+        try:
+            for e in events:
+                await producer.send_event(e)
+        finally:
+            await producer.stop()
+        return producer.sent
     records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = [
         (topics.events, event_key(e), encode_event(e), None) for e in events
     ]
@@ -117,24 +131,10 @@ async def caught_up(bootstrap: str, group: str, names: list[str]) -> bool:
         await admin.close()
 
 
-async def held_records(bootstrap: str, worker_group: str) -> int:
-    """Records the worker (app id ``worker_group``) holds for ordering, from its held-table changelog."""
-    topic = f"{worker_group}-held-changelog"
-    live: set[bytes | None] = set()
-    for m in sorted((await read_topics(bootstrap, [topic]))[topic], key=lambda m: (m.partition, m.offset)):
-        if m.value is None:
-            live.discard(m.key)
-        else:
-            live.add(m.key)
-    return len(live)
-
-
 async def pipeline_done(bootstrap: str, topics: Topics, worker_group: str, sink_group: str | None) -> bool:
     for names in ([topics.events], [topics.resolver], [topics.by_identity]):
         if not await caught_up(bootstrap, worker_group, names):
             return False
-    if await held_records(bootstrap, worker_group):
-        return False
     sink_topics = [topics.events, topics.dlq, topics.findings, topics.trust, topics.entities]
     return sink_group is None or await caught_up(bootstrap, sink_group, sink_topics)
 

@@ -14,6 +14,15 @@ class KeyPartitioner:
         self._hashes: dict[bytes, int] = {}
         self._random = DefaultPartitioner()
 
+    def of(self, key: bytes, partitions: int) -> int:
+        """The partition of ``key`` among ``partitions`` (what a keyed send would choose)."""
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= self._size:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return h % partitions
+
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         if key is None:
             return int(self._random(key, all_partitions, available))

@@ -4,8 +4,14 @@ Parsing happens at the edge, in a reader thread running the same ``Collector`` a
 so the broker only ever carries canonical events (secrets already fingerprinted) and rejects
 (raw record with secrets fingerprinted, plus why and where in headers). The event loop only
 sends: ``send`` hands a record to aiokafka's accumulator and returns a future; futures are
-awaited in windows so batching, lz4/gzip compression and linger work, and a broker error
-still surfaces within one window.
+awaited in windows so batching, compression and linger work, and a broker error still surfaces
+within one window.
+
+Events travel in batch records (``transport.wire``): the partition of each event is chosen by
+the same key partitioner as a keyed send (the NHI, else the task, credential or owner), and
+the events of one partition are gathered into one record of up to ``batch_events``, sent when
+full, when the reader has nothing more for now, or ``linger_ms`` after its first event. Per
+partition the records, and the events in them, keep the order they were read in.
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from contract.events import Event
 from contract.rejects import Reject
 from ingest.collect import Collector
 from ingest.sources import RawRecord
-from transport.codec import SkipKey, encode_event, encode_skipped, event_key
+from transport.codec import SkipKey, encode_skipped, event_key
 from transport.dlq import dlq_headers
+from transport.partitioner import KeyPartitioner
 from transport.topics import Topics
+from transport.wire import EVENTS_V1, encode_batch, headers
 
-SEND_WINDOW = 2000  # futures awaited together: bounds memory and how late a broker error is seen
+SEND_WINDOW = 200  # futures (batch records) awaited together: bounds memory and how late an error is seen
+BATCH_EVENTS = 1000  # events per batch record (NHI_WIRE_BATCH_EVENTS)
+LINGER_MS = 50  # how long a partial batch may wait for more (NHI_WIRE_LINGER_MS)
 CHUNK = 500  # items the reader thread hands over at once
 QUEUE_CHUNKS = 8  # reader backpressure: at most this many chunks wait for the producer
 
@@ -50,8 +60,9 @@ class EventProducer:
         topics: Topics,
         client_options: Mapping[str, Any] | None = None,
         *,
-        compression: str | None = "gzip",
-        linger_ms: int = 20,
+        compression: str | None = "lz4",
+        linger_ms: int = LINGER_MS,
+        batch_events: int = BATCH_EVENTS,
         fingerprint_key: str = "",
     ) -> None:
         from aiokafka import AIOKafkaProducer
@@ -59,6 +70,12 @@ class EventProducer:
         self.topics = topics
         self.bootstrap = bootstrap
         self.fingerprint_key = fingerprint_key
+        self.batch_events = max(1, batch_events)
+        self.linger_s = max(0, linger_ms) / 1000
+        self._partitioner = KeyPartitioner()
+        self._batches: dict[int, list[Event]] = {}  # partition -> events waiting for their record
+        self._oldest = 0.0  # monotonic time the oldest waiting event arrived
+        self._partitions = topics.partitions
         # Idempotence (acks=all implied) keeps per-partition order and no duplicates across
         # internal retries, so an NHI's events reach the worker in the order they were read.
         self._producer = AIOKafkaProducer(
@@ -66,10 +83,10 @@ class EventProducer:
             enable_idempotence=True,
             compression_type=compression,
             linger_ms=linger_ms,
-            max_batch_size=256 * 1024,
+            max_batch_size=1024 * 1024,
             **dict(client_options or {}),
         )
-        self._pending: list[asyncio.Future[Any]] = []
+        self._pending: list[tuple[asyncio.Future[Any], int]] = []  # (future, events or records in it)
         self.sent = 0
 
     async def start(self) -> None:
@@ -77,9 +94,12 @@ class EventProducer:
 
         try:
             await self._producer.start()
+            found = await self._producer.partitions_for(self.topics.events)
         except (KafkaError, OSError) as exc:
             await self._producer.stop()
             raise TransportError(f"Kafka at {self.bootstrap}: producer can't start: {exc!r}") from exc
+        # The topic's real partition count (it may have been created with another one).
+        self._partitions = len(found) if found else self.topics.partitions
 
     async def stop(self) -> None:
         try:
@@ -88,7 +108,29 @@ class EventProducer:
             await self._producer.stop()
 
     async def send_event(self, event: Event) -> None:
-        await self._send(self.topics.events, event_key(event), encode_event(event), None)
+        """Queue ``event`` in its partition's batch; a full batch is sent."""
+        p = self._partitioner.of(event_key(event), self._partitions)
+        batch = self._batches.get(p)
+        if batch is None:
+            if not self._batches:
+                self._oldest = time.monotonic()
+            batch = self._batches[p] = []
+        batch.append(event)
+        if len(batch) >= self.batch_events:
+            del self._batches[p]
+            await self._send_batch(p, batch)
+        elif self.linger_s and time.monotonic() - self._oldest >= self.linger_s:
+            await self.send_batches()
+
+    async def send_batches(self) -> None:
+        """Send every partial batch now."""
+        batches, self._batches = self._batches, {}
+        for p, batch in batches.items():
+            await self._send_batch(p, batch)
+
+    async def _send_batch(self, partition: int, events: list[Event]) -> None:
+        for value, count in encode_batch(events):
+            await self._send(self.topics.events, None, value, headers(EVENTS_V1), partition, count)
 
     async def send_skipped(self, counts: dict[SkipKey, int]) -> None:
         """This run's tallies of records about no NHI, per input, collector and reason: a compacted
@@ -101,28 +143,37 @@ class EventProducer:
         await self._send(self.topics.dlq, None, reject.raw.encode(), headers)
 
     async def _send(
-        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None,
+        partition: int | None = None,
+        count: int = 1,
     ) -> None:
         from aiokafka.errors import KafkaError
 
         try:
-            fut = await self._producer.send(topic, value=value, key=key, headers=headers)
+            fut = await self._producer.send(topic, value=value, key=key, headers=headers, partition=partition)
         except KafkaError as exc:
             raise TransportError(f"Kafka: can't send to {topic}: {exc!r}") from exc
-        self._pending.append(fut)
+        self._pending.append((fut, count))
         if len(self._pending) >= SEND_WINDOW:
             await self.flush()
 
     async def flush(self) -> None:
-        """Wait until every record sent so far is acknowledged; TransportError on the first failure."""
+        """Send the partial batches and wait until every record sent so far is acknowledged;
+        TransportError on the first failure."""
         from aiokafka.errors import KafkaError
 
+        await self.send_batches()
         pending, self._pending = self._pending, []
         if not pending:
             return
-        results = await asyncio.gather(*pending, return_exceptions=True)
+        counts = [n for _, n in pending]
+        results = await asyncio.gather(*(f for f, _ in pending), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
-        self.sent += len(results) - len(failed)
+        self.sent += sum(n for n, r in zip(counts, results, strict=True) if not isinstance(r, BaseException))
         if failed:
             exc = failed[0]
             if isinstance(exc, KafkaError | OSError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,11 +37,16 @@ from store.writer import WriteStats
 from transport.admin import ensure_topics
 from transport.codec import decode_entity, decode_event, decode_finding, decode_skipped, decode_trust
 from transport.dlq import received_at, reject_from_dlq
+from transport.sink_metrics import SinkMetrics
 from transport.topics import Topics
+from transport.wire import EVENTS_V1, check_layout, decode_batch, layout
 
 log = logging.getLogger(__name__)
 
-MAX_RECORDS = 5000
+# Records per DuckDB transaction: an events record is a batch of up to 1000 events, so a
+# transaction holds what the consumer has fetched (aiokafka bounds that by bytes) - bigger
+# transactions are what bring the sink near a raw Arrow insert.
+MAX_RECORDS = 20_000
 POLL_MS = 200
 
 
@@ -49,6 +55,7 @@ class SinkBatch:
     """What one DuckDB transaction stored; handed to ``on_batch`` after the commit."""
 
     records: int
+    events: int  # events stored or already there (a batch record carries many)
     # (topic, partition) -> (first offset, next offset) of the records in this batch
     ranges: dict[tuple[str, int], tuple[int, int]]
     written: WriteStats
@@ -86,8 +93,15 @@ class _Decoder:
         value: bytes = record.value or b""
         try:
             if topic == t.events:
-                event: Event = decode_event(value)
-                self.batch.events.append(event)
+                kind = layout(record.headers)
+                if kind is None:
+                    event: Event = decode_event(value)  # a native producer's event: full validation
+                    self.batch.events.append(event)
+                else:
+                    # Our ingest's batch, validated at the edge: msgspec rebuilds the events.
+                    check_layout(kind, EVENTS_V1)
+                    events = decode_batch(value)
+                    self.batch.events.extend(events)
             elif topic == t.dlq:
                 self.batch.rejects.append(self._dlq(topic, record))
             elif topic == t.findings:
@@ -210,6 +224,7 @@ async def run_sink(
     max_records: int = MAX_RECORDS,
     fingerprint_key: str = "",
     on_ready: Callable[[SinkStats], None] | None = None,
+    metrics: SinkMetrics | None = None,
 ) -> SinkStats:
     """Consume into the store at ``db`` until ``stop`` is set; the batch in progress is finished first.
 
@@ -251,9 +266,23 @@ async def run_sink(
         if on_ready is not None:
             on_ready(stats)
         while not stop.is_set():
-            await _one_batch(
-                consumer, positions, store, topics, group, stats, on_batch, max_records, fingerprint_key
-            )
+            try:
+                await _one_batch(
+                    consumer,
+                    positions,
+                    store,
+                    topics,
+                    group,
+                    stats,
+                    on_batch,
+                    max_records,
+                    fingerprint_key,
+                    metrics,
+                )
+            except BaseException as exc:
+                if metrics is not None:
+                    metrics.failed = exc
+                raise
     finally:
         with contextlib.suppress(KafkaError, OSError):
             await consumer.stop()
@@ -273,6 +302,7 @@ async def _one_batch(
     on_batch: Callable[[SinkBatch], None] | None,
     max_records: int,
     fingerprint_key: str,
+    metrics: SinkMetrics | None = None,
 ) -> None:
     from aiokafka.errors import KafkaError
 
@@ -283,6 +313,10 @@ async def _one_batch(
             fetched = await consumer.getmany(timeout_ms=POLL_MS, max_records=max_records)
         except KafkaError as exc:
             raise TransportError(f"Kafka: the sink can't fetch: {exc!r}") from exc
+        if metrics is not None:
+            metrics.polled_at = time.monotonic()
+            await metrics.observe_lag(consumer)
+        started = time.perf_counter()
         decoder = _Decoder(topics, fingerprint_key)
         ranges: dict[tuple[str, int], tuple[int, int]] = {}
         for tp, records in fetched.items():
@@ -296,8 +330,16 @@ async def _one_batch(
         decoder.batch.offsets = {(group, t, p): end for (t, p), (_, end) in ranges.items()}
         written = await asyncio.to_thread(store.write, decoder.batch)
     _account(stats, decoder, written)
+    if metrics is not None:
+        metrics.batch.observe(time.perf_counter() - started)
+        for topic, n in decoder.counts.items():
+            metrics.records.labels(topic).inc(n)
+        metrics.events.inc(written.events)
+        metrics.rejects.inc(len(decoder.batch.rejects))
+        metrics.findings.inc(written.finding_changes)
+        metrics.trust.inc(written.trust_changes)
     if on_batch is not None:
-        on_batch(SinkBatch(sum(decoder.counts.values()), ranges, written))
+        on_batch(SinkBatch(sum(decoder.counts.values()), len(decoder.batch.events), ranges, written))
     await _commit_kafka(consumer, ranges)
 
 

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "nhi."
-DEFAULT_PARTITIONS = 8
+# Room to grow: a partition is the unit of parallelism (one worker process reads it at a time),
+# and a topic's partitions can't be added later without moving keys under a running worker.
+DEFAULT_PARTITIONS = 16
 
 
 @dataclass(frozen=True, slots=True)

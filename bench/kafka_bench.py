@@ -13,8 +13,9 @@
     workers@1/@2   the same with 1 and 2 `nhi worker` processes of one consumer group
     sink           ``run_sink`` storing the events topic, against a raw orjson -> Arrow -> DuckDB
                    insert of the same events (store.raw_load)
-    latency@R      produce -> finding/trust at a fixed offered load of R events/s (the worker in a
-                   subprocess, window 0): p50/p99 in ms
+    latency@R      produce -> finding/trust at a fixed offered load of R events/s, as a live
+                   source sends them (each event stamped with the wall clock when sent; the
+                   worker in a subprocess, window 0): p50/p99 in ms
 
 The broker: --bootstrap, else NHI_KAFKA_BOOTSTRAP, else .kafka/bootstrap; 127.0.0.1/localhost only.
 Every topic is created under a fresh prefix and deleted afterwards; counts and time are bounded.
@@ -243,13 +244,13 @@ async def latency(bootstrap: str, prefix: str, events: list[Event], rate: int) -
     try:
         warm, timed = events[:200], events[200 : 200 + int(rate * LATENCY_S)]
         # Warm-up (not measured): the worker has joined, recovered and answered these first.
-        await producer.run(warm, 1000, lambda e, t: None)
+        await producer.run(warm, 1000, lambda e, t: None, live=True)
         deadline = time.monotonic() + GUARD_S
         while not (follower.count and time.perf_counter() - follower.last_at > 1.0):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("bench kafka: the latency worker did not start")
             await asyncio.sleep(0.2)
-        offered_s = await producer.run(timed, rate, lambda e, t: sent_at.__setitem__(e.id, t))
+        offered_s = await producer.run(timed, rate, lambda e, t: sent_at.__setitem__(e.id, t), live=True)
         group = f"{topics.prefix}worker"
         start = time.perf_counter()
         while not (

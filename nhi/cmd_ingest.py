@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from nhi.common import add_format_arguments, parse_options
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from transport.admin import ensure_topics
 from transport.config import bootstrap_from, client_options, compression_from_env
-from transport.producer import EventProducer, IngestStats, run_ingest
+from transport.producer import BATCH_EVENTS, LINGER_MS, EventProducer, IngestStats, run_ingest
 from transport.topics import Topics
 
 # add_kafka_arguments/topics_from moved to nhi.kafka_args; still exported here for existing importers.
@@ -28,9 +29,10 @@ __all__ = ["add_kafka_arguments", "add_parser", "print_counts", "run", "topics_f
 HELP = "Parse log files (or stdin) and produce canonical events to Kafka; bad records go to the DLQ."
 DESCRIPTION = """\
 Parse each record with --format (the same parsers as `nhi replay`), fingerprint secrets, and
-produce the canonical events to the events topic, keyed by NHI (or by the task, credential or
-owner an event names when it has no NHI). Records that can't be parsed go to the DLQ topic with
-the reason, format and location in headers. Missing topics are created first.
+produce the canonical events to the events topic in batch records (up to --batch-events events
+of one partition each, lz4-compressed), partitioned by NHI (or by the task, credential or owner
+an event names when it has no NHI). Records that can't be parsed go to the DLQ topic with the
+reason, format and location in headers. Missing topics are created first.
 
 examples:
   nhi ingest --bootstrap localhost:9092 events.jsonl
@@ -57,6 +59,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--watch", metavar="DIR", help="follow every file in DIR, including files that appear later"
+    )
+    p.add_argument(
+        "--batch-events",
+        type=int,
+        default=int(os.environ.get("NHI_WIRE_BATCH_EVENTS", "") or BATCH_EVENTS),
+        metavar="N",
+        help=f"events per Kafka record (one partition's; default: $NHI_WIRE_BATCH_EVENTS or {BATCH_EVENTS})",
+    )
+    p.add_argument(
+        "--linger-ms",
+        type=int,
+        default=int(os.environ.get("NHI_WIRE_LINGER_MS", "") or LINGER_MS),
+        metavar="MS",
+        help=f"how long a partial batch waits for more events (default: $NHI_WIRE_LINGER_MS or {LINGER_MS})",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no final counts")
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files to read; - reads stdin")
@@ -105,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 compression=compression,
                 fingerprint_key=settings.fingerprint_key,
+                batch_events=args.batch_events,
+                linger_ms=args.linger_ms,
             )
             await producer.start()
             try:

@@ -11,10 +11,13 @@ from nhi.cmd_sink import query_port
 from nhi.cmd_worker import add_worker_arguments, configure_logging, install_stop, print_stats
 from nhi.common import add_db_argument, settings_from
 from nhi.kafka_args import add_kafka_arguments, topics_from
+from streams.faust_app import Worker
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
 from transport.config import bootstrap_from, client_options, compression_from_env
+from transport.observe import ObserveServer, metrics_port_from
 from transport.sink import SinkStats, run_sink
+from transport.sink_metrics import SinkMetrics
 
 HELP = "Run the stream worker and the DuckDB sink together (one machine)."
 DESCRIPTION = """\
@@ -61,6 +64,17 @@ def run(args: argparse.Namespace) -> int:
     group = args.group or f"{topics.prefix}sink"
     options = client_options()
     compression = compression_from_env()
+    metrics_port = metrics_port_from(args.metrics_port)
+    sink_metrics = SinkMetrics()
+    servers: list[ObserveServer] = []
+
+    def started(w: Worker) -> None:
+        # One port for both: the worker's and the sink's metrics, and both health checks.
+        if metrics_port is not None:
+            checks = {"worker": w.health, "sink": sink_metrics.health}
+            servers.append(
+                ObserveServer(metrics_port, [w.metrics.registry, sink_metrics.registry], checks).start()
+            )
 
     async def main() -> tuple[WorkerStats, SinkStats]:
         stop = asyncio.Event()
@@ -74,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 app_id=app_id,
                 client_options=options,
                 compression=compression,
+                on_start=started,
             )
         )
         sink = asyncio.create_task(
@@ -86,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 query_port=None if args.no_query_server else port,
                 fingerprint_key=settings.fingerprint_key,
+                metrics=sink_metrics,
             )
         )
         # Whichever ends first (a failure, or both on a signal) stops the other; errors surface after.
@@ -95,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
         return worker.result(), sink.result()
 
     console.err.print(f"nhi run: worker {app_id} and sink {group} on {bootstrap} -> {args.db}")
-    worker_stats, sink_stats = asyncio.run(main())
+    try:
+        worker_stats, sink_stats = asyncio.run(main())
+    finally:
+        for server in servers:
+            server.stop()
     if not args.quiet:
         print_stats(worker_stats)
         console.out.print(

@@ -10,10 +10,13 @@ import signal
 from contract.errors import ConfigError
 from contract.settings import load_settings
 from nhi import console
+from nhi.cmd_worker import add_metrics_argument
 from nhi.common import add_db_argument
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from transport.config import bootstrap_from, client_options
+from transport.observe import ObserveServer, metrics_port_from
 from transport.sink import SinkStats, run_sink
+from transport.sink_metrics import SinkMetrics
 
 HELP = "Consume events, rejects, findings and trust from Kafka into the DuckDB store (exactly once)."
 DESCRIPTION = """\
@@ -56,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="loopback port of the read-only query server (default: $NHI_QUERY_PORT or 0 = any free port)",
     )
     p.add_argument("--no-query-server", action="store_true", help="don't serve queries while running")
+    add_metrics_argument(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no start and final lines")
     p.set_defaults(run=run)
 
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     group = args.group or f"{topics.prefix}sink"
     options = client_options()
     settings = load_settings()
+    metrics_port = metrics_port_from(args.metrics_port)
+    metrics = SinkMetrics()
 
     def ready(stats: SinkStats) -> None:
         if args.quiet:
@@ -93,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server = None
+        if metrics_port is not None:
+            server = ObserveServer(metrics_port, [metrics.registry], {"sink": metrics.health}).start()
         try:
             return await run_sink(
                 bootstrap,
@@ -104,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
                 query_port=None if args.no_query_server else port,
                 fingerprint_key=settings.fingerprint_key,
                 on_ready=ready,
+                metrics=metrics,
             )
         finally:
+            if server is not None:
+                server.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 

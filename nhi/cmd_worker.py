@@ -7,14 +7,18 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 
+from contract.errors import ConfigError
 from nhi import console
 from nhi.common import add_network_arguments, settings_from
 from nhi.kafka_args import add_kafka_arguments, topics_from
+from streams.faust_app import Worker
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
 from transport.config import bootstrap_from, client_options, compression_from_env
+from transport.observe import ObserveServer, metrics_port_from
 
 HELP = "Run the stream worker: events -> per-NHI detectors -> findings and trust topics."
 DESCRIPTION = """\
@@ -25,14 +29,17 @@ trust changes (with the identity snapshot) to the trust topic, credential and ta
 to the entities topic; `nhi sink` stores them. Events that aren't canonical go to the DLQ.
 
 State lives in Kafka (changelog topics), so a restarted worker resumes where it stopped;
-several workers with the same --app-id share the partitions. SIGTERM/SIGINT stop it cleanly.
+several workers with the same --app-id share the partitions, on one host (--processes N, one
+per core) or across hosts (start one on each). SIGTERM/SIGINT stop it cleanly.
 
 examples:
   nhi worker --bootstrap localhost:9092
+  nhi worker --processes 2 --metrics-port 9464      (ports 9464, 9465: /metrics and /healthz)
   NHI_REORDER_WINDOW_S=60 nhi worker --app-id nhi-worker-eu
 
 environment: NHI_KAFKA_BOOTSTRAP, NHI_TOPIC_PREFIX, NHI_TOPIC_PARTITIONS, NHI_KAFKA_* (TLS, SASL),
-NHI_WORKER_APP_ID, NHI_IDLE_FLUSH_S and the detector settings (see nhi replay)."""
+NHI_WORKER_APP_ID, NHI_WORKER_PROCESSES, NHI_METRICS_PORT, NHI_IDLE_FLUSH_S and the detector
+settings (see nhi replay)."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_kafka_arguments(p)
     add_worker_arguments(p)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("NHI_WORKER_PROCESSES", "1") or "1"),
+        metavar="N",
+        help="worker processes on this host, one consumer group (default: $NHI_WORKER_PROCESSES or 1)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no final counts")
     p.set_defaults(run=run)
 
@@ -52,7 +66,18 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> None:
         help="consumer group and changelog topic prefix (default: $NHI_WORKER_APP_ID or <topic prefix>worker)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="log faust and Kafka client messages")
+    add_metrics_argument(p)
     add_network_arguments(p)
+
+
+def add_metrics_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus /metrics and /healthz on this port (default: $NHI_METRICS_PORT; unset: none)",
+    )
 
 
 def configure_logging(verbose: bool) -> None:
@@ -77,6 +102,17 @@ def run(args: argparse.Namespace) -> int:
     app_id = args.app_id or default_app_id(topics)
     options = client_options()
     compression = compression_from_env()
+    port = metrics_port_from(args.metrics_port)
+    if args.processes < 1:
+        raise ConfigError("--processes must be at least 1")
+    if args.processes > 1:
+        return run_processes(args, bootstrap, topics.prefix, app_id, port)
+    servers: list[ObserveServer] = []
+
+    def started(w: Worker) -> None:
+        if port is not None:
+            servers.append(ObserveServer(port, [w.metrics.registry], {"worker": w.health}).start())
+        print(f"nhi worker: running ({app_id} on {bootstrap})", file=sys.stderr)
 
     async def main() -> WorkerStats:
         stop = asyncio.Event()
@@ -89,13 +125,46 @@ def run(args: argparse.Namespace) -> int:
             app_id=app_id,
             client_options=options,
             compression=compression,
-            on_start=lambda _: print(f"nhi worker: running ({app_id} on {bootstrap})", file=sys.stderr),
+            on_start=started,
         )
 
-    stats = asyncio.run(main())
+    try:
+        stats = asyncio.run(main())
+    finally:
+        for server in servers:
+            server.stop()
     if not args.quiet:
         print_stats(stats)
     return 0
+
+
+def run_processes(
+    args: argparse.Namespace, bootstrap: str, prefix: str, app_id: str, port: int | None
+) -> int:
+    """--processes N: N `nhi worker` processes of one consumer group (each its own core and its own
+    share of the partitions); SIGTERM/SIGINT reach them all; exits 1 if any failed."""
+    children = []
+    for i in range(args.processes):
+        cmd = [sys.executable, "-m", "nhi", "worker", "--bootstrap", bootstrap, "--topic-prefix", prefix]
+        cmd += ["--app-id", app_id, "--processes", "1"]
+        cmd += ["--quiet"] if args.quiet else []
+        cmd += ["--verbose"] if args.verbose else []
+        cmd += ["--metrics-port", str(port + i)] if port is not None else []
+        for f in args.ip_ranges or ():
+            cmd += ["--ip-ranges", f]
+        for n in args.network or ():
+            cmd += ["--network", n]
+        children.append(subprocess.Popen(cmd))
+
+    def forward(signum: int, _: object) -> None:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    codes = [c.wait() for c in children]
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 def print_stats(stats: WorkerStats) -> None:

@@ -40,7 +40,7 @@ from streams.stages import dump_key_state as _dump_key_state
 from streams.worker_metrics import WorkerMetrics
 from streams.worker_stats import WorkerStats, default_app_id
 from transport.admin import ensure_topics, replication_from_env
-from transport.partitioner import KeyPartitioner
+from transport.partitioner import KeyPartitioner, spread
 from transport.topics import Topics
 from transport.wire import layout
 
@@ -210,9 +210,11 @@ class Worker:
 
         sends, changed, marked = self.resolve.run([_record(ev) for ev in batch], load, time.monotonic())
         await self._send(sends)
-        rows: list[tuple[int | None, bytes, bytes | None]] = [
-            (None, k.encode(), _dump_key_state(ks)) for k, ks in changed.items()
-        ]
+        n = self.topics.partitions
+        rows: list[tuple[int | None, bytes, bytes | None]] = []
+        for k, ks in changed.items():
+            key = k.encode()
+            rows.append((spread(key, n), key, _dump_key_state(ks)))  # where the Router sent it
         rows += [(p, marks_key(p), blob) for p, blob in marked.items()]
         await self._write(table, rows)
         self.stats.resolver_ops = self.resolve.ops
@@ -240,7 +242,7 @@ class Worker:
         """Send entity snapshots, write states, then ack. Judge lock held."""
         ck = self.judge.checkpoint()
         await self._send(ck.sends)
-        rows: list[tuple[int | None, bytes, bytes | None]] = [(None, k, v) for k, v in ck.states.items()]
+        rows: list[tuple[int | None, bytes, bytes | None]] = [(p, k, v) for k, (p, v) in ck.states.items()]
         await self._write(self._nhi_table, [*rows, *ck.marks])
         _ack(ck.acks)
         self._checkpointed = time.monotonic()

@@ -41,7 +41,7 @@ from streams.stages import STATE_FORMAT, Record, Router, Send, dump_marks, dump_
 from streams.state import NhiState
 from streams.watermarks import Channels, SourceClock
 from transport.codec import decode_event, encode_entity, encode_finding, encode_trust
-from transport.partitioner import KeyPartitioner
+from transport.partitioner import KeyPartitioner, spread
 from transport.topics import Topics
 from transport.wire import (
     BY_IDENTITY_V1,
@@ -96,7 +96,9 @@ class Checkpoint:
     """Send ``sends``, then write ``states``, then ack ``acks``: in that order."""
 
     sends: list[Send] = field(default_factory=list)  # entity snapshots: latest rows, so per checkpoint
-    states: dict[bytes, bytes] = field(default_factory=dict)  # nhi-state table: key -> value
+    states: dict[bytes, tuple[int, bytes]] = field(
+        default_factory=dict
+    )  # nhi-state: key -> (partition, value)
     marks: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (partition, key, value)
     acks: list[object] = field(default_factory=list)
 
@@ -280,7 +282,10 @@ class JudgeStage:
                 if findings:
                     out.findings += len(findings)
                     key = nhi.encode()
-                    out.sends.extend(Send(findings_topic, key, encode_finding(f)) for f in findings)
+                    p_out = self.router.partitioner.of(key, self.topics.partitions)
+                    out.sends.extend(
+                        Send(findings_topic, key, encode_finding(f), None, p_out) for f in findings
+                    )
                 if change is not None:
                     trust.append(change)
                     n.last_trust = change
@@ -294,7 +299,9 @@ class JudgeStage:
             row = rows.get(change.nhi)
             if row is None:
                 row = rows[change.nhi] = identity_row(touched[change.nhi].state)
-            out.sends.append(Send(self.topics.trust, change.nhi.encode(), encode_trust(change, row)))
+            key = change.nhi.encode()
+            p_out = self.router.partitioner.of(key, self.topics.partitions)
+            out.sends.append(Send(self.topics.trust, key, encode_trust(change, row), None, p_out))
         out.trust = len(trust)
         for nhi, n in touched.items():
             n.stale_row = nhi not in rows
@@ -352,12 +359,16 @@ class JudgeStage:
             cs = nhis[nhi].state.credentials.get(cred) if nhi in nhis else None
             if cs is not None:
                 key, value = encode_entity(credential_row(nhi, cs))
-                out.sends.append(Send(self.topics.entities, key, value))
+                out.sends.append(
+                    Send(self.topics.entities, key, value, None, spread(key, self.topics.partitions))
+                )
         for nhi, task in sorted(self._tasks):
             ts = nhis[nhi].state.tasks.get(task) if nhi in nhis else None
             if ts is not None:
                 key, value = encode_entity(task_row(nhi, ts))
-                out.sends.append(Send(self.topics.entities, key, value))
+                out.sends.append(
+                    Send(self.topics.entities, key, value, None, spread(key, self.topics.partitions))
+                )
         for nhi, n in nhis.items():
             if n.stale_row and n.last_trust is not None:
                 # The identity row only travels with trust changes; an NHI whose events changed
@@ -365,7 +376,9 @@ class JudgeStage:
                 # change again, with today's row: the sink's trust history keeps it once (same
                 # nhi and event id) and upserts the identity.
                 ident = identity_row(n.state)
-                out.sends.append(Send(self.topics.trust, nhi.encode(), encode_trust(n.last_trust, ident)))
+                key = nhi.encode()
+                p_out = self.router.partitioner.of(key, self.topics.partitions)
+                out.sends.append(Send(self.topics.trust, key, encode_trust(n.last_trust, ident), None, p_out))
                 n.stale_row = False
         for nhi, n in nhis.items():
             part = self._parts.get(n.partition)
@@ -373,7 +386,7 @@ class JudgeStage:
                 continue
             n.offsets = dict(part.offsets)
             n.hold = part.buffer.heap[0][0] if part.buffer.heap else math.inf
-            out.states[nhi.encode()] = dump_nhi(n)
+            out.states[nhi.encode()] = (n.partition, dump_nhi(n))
         for p, part in self._parts.items():
             if part.marks_changed:
                 out.marks.append((p, marks_key(p), dump_marks(part.channels)))

@@ -36,7 +36,7 @@ from pydantic_core import TzInfo
 from contract.events import Event
 from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_key
 from streams.watermarks import Channels
-from transport.partitioner import KeyPartitioner
+from transport.partitioner import KeyPartitioner, spread
 from transport.topics import Topics
 from transport.wire import (
     BY_IDENTITY_V1,
@@ -130,17 +130,15 @@ class Router:
         if nhi:
             for k in index_keys(event):
                 if self._first(k, nhi):
-                    self._queue(self.partitioner.of(k.encode(), n)).index.append((k, nhi))
+                    self._queue(spread(k.encode(), n)).index.append((k, nhi))
         rkey = routing_key(event)
         if rkey is not None:
-            self._queue(self.partitioner.of(rkey.encode(), n)).route.append((rkey, nhi, event))
+            self._queue(spread(rkey.encode(), n)).route.append((rkey, nhi, event))
 
     def forward(self, nhi: str, event: Event) -> None:
         """Send ``event`` to ``nhi``'s own partition through the resolver (see DIRECT)."""
         key = DIRECT + nhi
-        self._queue(self.partitioner.of(key.encode(), self.topics.partitions)).route.append(
-            (key, None, event)
-        )
+        self._queue(spread(key.encode(), self.topics.partitions)).route.append((key, None, event))
 
     def _queue(self, partition: int) -> _Ops:
         ops = self._ops.get(partition)

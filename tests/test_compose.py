@@ -53,6 +53,15 @@ def test_every_command_parses_with_the_real_cli(service: str) -> None:
     assert isinstance(args, argparse.Namespace) and callable(args.run)
 
 
+def test_worker_and_sink_healthchecks_ask_their_own_health_endpoint() -> None:
+    services = _compose()["services"]
+    for name in ("worker", "sink"):
+        command = services[name]["command"]
+        port = command[command.index("--metrics-port") + 1]
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/healthz" in probe, name
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)

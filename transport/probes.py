@@ -8,8 +8,10 @@ topic deletion by prefix.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from contract.events import Event
@@ -178,8 +180,17 @@ class PacedProducer:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def run(self, events: Sequence[Event], rate: int, on_sent: Callable[[Event, float], None]) -> float:
-        """Send ``events`` at ``rate``/s in 10 ms ticks; returns the seconds it took."""
+    async def run(
+        self,
+        events: Sequence[Event],
+        rate: int,
+        on_sent: Callable[[Event, float], None],
+        *,
+        live: bool = False,
+    ) -> float:
+        """Send ``events`` at ``rate``/s in 10 ms ticks; returns the seconds it took. ``live``: each
+        event's time is set to the wall clock as it is sent (event time keeps pace with wall time,
+        as on a live source; ids stay, so outputs still name their cause)."""
         tick = 0.01
         per_tick = max(1, int(rate * tick))
         start = time.perf_counter()
@@ -187,9 +198,10 @@ class PacedProducer:
             due = start + (i / per_tick) * tick
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             now = time.perf_counter()
+            stamp = datetime.now(UTC)
             for e in events[i : i + per_tick]:
                 on_sent(e, now)
-                await self.producer.send_event(e)
+                await self.producer.send_event(dataclasses.replace(e, time=stamp) if live else e)
             await self.producer.send_batches()
         await self.producer.flush()
         return time.perf_counter() - start

@@ -32,6 +32,7 @@ from streams.state import is_inventory_registration
 PARKED_CAP = 8  # terminal events kept per key; a task ends once, a credential is revoked once
 SCOPE, SEAT = "scope:", "seat:"
 SEAT_PARKED = 16  # other principals' uses of an address kept for workloads indexed there later
+INDEXED_MEMORY = 200_000  # (nhi, keys...) combinations the embedded resolver remembers as applied
 # Whose use of an address is someone else's seat for a workload credential used there.
 _SEAT_SESSIONS = frozenset({"person", "key", "assumed"})
 
@@ -136,6 +137,10 @@ class Resolver:
 
     def __init__(self, table: MutableMapping[str, KeyState] | None = None) -> None:
         self.table: MutableMapping[str, KeyState] = {} if table is None else table
+        # Index keys already applied, per NHI: an NHI's events mostly repeat its task, credential
+        # and owner, and indexing an NHI under a key it is indexed under is a no-op (the key's
+        # state only ever grows), so a repeat costs one tuple and one set lookup.
+        self._indexed: set[tuple[str, ...]] = set()
 
     def _key(self, key: str) -> KeyState:
         ks = self.table.get(key)
@@ -148,8 +153,13 @@ class Resolver:
         nhi = event.nhi
         if nhi:
             out.append((nhi, event))
-            for key in index_keys(event):
-                out.extend((nhi, parked) for parked in on_index(self._key(key), nhi))
+            keys = (nhi, *index_keys(event))
+            if keys not in self._indexed:
+                for key in keys[1:]:
+                    out.extend((nhi, parked) for parked in on_index(self._key(key), nhi))
+                if len(self._indexed) >= INDEXED_MEMORY:
+                    self._indexed.clear()
+                self._indexed.add(keys)
         rkey = routing_key(event)
         if rkey is not None:
             for target in on_routed(self._key(rkey), event, rkey):

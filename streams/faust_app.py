@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -242,8 +243,7 @@ class Worker:
         """Send entity snapshots, write states, then ack. Judge lock held."""
         ck = self.judge.checkpoint()
         await self._send(ck.sends)
-        rows: list[tuple[int | None, bytes, bytes | None]] = [(p, k, v) for k, (p, v) in ck.states.items()]
-        await self._write(self._nhi_table, [*rows, *ck.marks])
+        await self._write(self._nhi_table, [(p, k, v) for k, (p, v) in ck.states.items()])
         _ack(ck.acks)
         self._checkpointed = time.monotonic()
 
@@ -286,6 +286,10 @@ class Worker:
         m.sync(self.stats)
         m.nhis.set(self.judge.nhi_count)
         m.keys.set(len(self._keys_table.data))
+        m.horizon.clear()  # partitions revoked since the last look must not linger
+        for p in self.judge.partitions():
+            h = self.judge.horizon(p)
+            m.horizon.labels(str(p)).set(-1 if h == -math.inf else h)
         if now - self._lag_at < 2.0:
             return
         self._lag_at = now
@@ -293,8 +297,7 @@ class Worker:
         inputs = (self.topics.events, self.topics.by_identity, self.topics.resolver)
         for tp in consumer.assignment():
             if tp.topic in inputs:
-                end = consumer.highwater(tp)
-                pos = await consumer.position(tp)
+                end, pos = await _end_and_position(consumer, tp)
                 if end is not None and pos is not None:
                     m.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - pos))
 
@@ -327,8 +330,8 @@ class Worker:
             tp = owned.get(p)
             if tp is None:
                 continue
-            end = consumer.highwater(tp)
-            if end is not None and end <= (await consumer.position(tp) or 0):
+            end, pos = await _end_and_position(consumer, tp)
+            if end is not None and pos is not None and end <= pos:
                 out.add(p)
         return out
 
@@ -337,8 +340,7 @@ class Worker:
         # resolvers wait to hear from each (an empty one soon says it is idle).
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == self.topics.events}
         async with self._locks["judge"]:
-            for p in assigned:
-                self.judge.part(p)
+            self.judge.assigned(assigned)
 
     async def _on_revoked(self, app: Any, revoked: Any = None, **_: Any) -> None:
         judged = {
@@ -347,10 +349,19 @@ class Worker:
         resolved = {tp.partition for tp in revoked or () if tp.topic == self.topics.resolver}
         if judged:
             async with self._locks["judge"]:
-                self.judge.revoke(judged)
+                self.judge.suspend(judged)  # forgotten on rebalance complete unless assigned again
         if resolved:
             async with self._locks["resolve"]:
                 self.resolve.revoke(sorted(resolved))
+
+
+async def _end_and_position(consumer: Any, tp: Any) -> tuple[int | None, int | None]:
+    """A partition's high watermark and read position; (None, None) if a rebalance took it
+    meanwhile (the client asserts it is assigned)."""
+    try:
+        return consumer.highwater(tp), await consumer.position(tp)
+    except (AssertionError, KeyError, ValueError):
+        return None, None
 
 
 async def _delivered(futures: list[Any]) -> None:

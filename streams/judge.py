@@ -37,7 +37,7 @@ from contract.settings import Settings
 from streams.correlate import step
 from streams.engine import credential_row, identity_row, task_row
 from streams.reorder import ReorderBuffer
-from streams.stages import STATE_FORMAT, Record, Router, Send, dump_marks, dump_state, load_marks, marks_key
+from streams.stages import STATE_FORMAT, Record, Router, Send, dump_state
 from streams.state import NhiState
 from streams.watermarks import Channels, SourceClock
 from transport.codec import decode_event, encode_entity, encode_finding, encode_trust
@@ -77,9 +77,13 @@ class _Ticket:
 class _Partition:
     buffer: ReorderBuffer
     source: SourceClock  # events p, read here: this partition's own watermark
-    channels: Channels  # the resolver partitions' marks, read from by-identity p
-    marks_changed: bool = False  # since the last checkpoint
+    # The resolver partitions' marks, read from by-identity p. Not stored: a restarted owner re-reads
+    # by-identity from the committed offset, and marks stored later than that would cover events
+    # it has not re-read yet. Each (re)started source announces itself, which makes every resolver
+    # partition announce its marks again.
+    channels: Channels
     offsets: dict[str, int] = field(default_factory=dict)  # highest offset read, per input topic
+    suspended: bool = False  # revoked, the new assignment not known yet: release nothing
     released_to: float = -math.inf  # the last horizon released
 
 
@@ -99,7 +103,6 @@ class Checkpoint:
     states: dict[bytes, tuple[int, bytes]] = field(
         default_factory=dict
     )  # nhi-state: key -> (partition, value)
-    marks: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (partition, key, value)
     acks: list[object] = field(default_factory=list)
 
 
@@ -171,10 +174,10 @@ class JudgeStage:
         part = self._parts.get(p)
         if part is None:
             n = self.topics.partitions
-            channels = load_marks(self._load(marks_key(p)), n)
             part = self._parts[p] = _Partition(
-                ReorderBuffer(self.settings.reorder_window), SourceClock(p), channels
+                ReorderBuffer(self.settings.reorder_window), SourceClock(p), Channels(n)
             )
+            self.router.policy.dirty = True  # a new source: announce it
         return part
 
     # ----------------------------------------------------------------------------------- input
@@ -205,7 +208,8 @@ class JudgeStage:
             # record as a reject (with its location); a DLQ copy would make it two rejects.
             self.rejects += 1
             self.last_reject = f"{r.topic}/{r.partition}@{r.offset}: {type(exc).__name__}"
-            part.source.saw((), now)
+            if part.source.saw((), now):
+                self.router.policy.dirty = True
             return
         self.events += len(events)
         route = self.router.route
@@ -223,7 +227,8 @@ class JudgeStage:
                     # Keyed by another producer's partitioner: its NHI's state lives elsewhere.
                     self.router.forward(nhi, event)
             route(event)
-        part.source.saw(times, now)
+        if part.source.saw(times, now):
+            self.router.policy.dirty = True
 
     def _push_routed(self, r: Record, part: _Partition, ticket: _Ticket) -> None:
         try:
@@ -234,8 +239,7 @@ class JudgeStage:
             return
         for nhi, event in batch.events:
             self._hold(nhi, event, event.time.timestamp(), r, part, ticket)
-        if part.channels.update_all(batch.marks):
-            part.marks_changed = True
+        part.channels.update_all(batch.marks)
 
     def _hold(self, nhi: str, event: Event, t: float, r: Record, part: _Partition, ticket: _Ticket) -> None:
         n = self._nhi(nhi, r.partition)
@@ -267,7 +271,7 @@ class JudgeStage:
         findings_topic = self.topics.findings
         for p in partitions:
             part = self._parts.get(p)
-            if part is None or not part.buffer.heap:
+            if part is None or not part.buffer.heap or part.suspended:
                 continue
             horizon = self.horizon(p)
             part.released_to = max(part.released_to, horizon)
@@ -312,7 +316,7 @@ class JudgeStage:
         return [
             p
             for p, part in self._parts.items()
-            if part.buffer.heap and part.buffer.heap[0][0] <= self.horizon(p)
+            if part.buffer.heap and not part.suspended and part.buffer.heap[0][0] <= self.horizon(p)
         ]
 
     def quiet_sources(self, now: float, after_s: float) -> list[int]:
@@ -344,8 +348,8 @@ class JudgeStage:
 
     @property
     def dirty(self) -> bool:
-        """Anything for a checkpoint to write: acks, changed states or marks."""
-        return bool(self._acks or self._dirty or any(p.marks_changed for p in self._parts.values()))
+        """Anything for a checkpoint to write: acks or changed states."""
+        return bool(self._acks or self._dirty)
 
     def checkpoint(self) -> Checkpoint:
         """Entity snapshots and NHI states changed since the last checkpoint, and the acks they free.
@@ -387,13 +391,25 @@ class JudgeStage:
             n.offsets = dict(part.offsets)
             n.hold = part.buffer.heap[0][0] if part.buffer.heap else math.inf
             out.states[nhi.encode()] = (n.partition, dump_nhi(n))
-        for p, part in self._parts.items():
-            if part.marks_changed:
-                out.marks.append((p, marks_key(p), dump_marks(part.channels)))
-                part.marks_changed = False
         out.acks, self._acks = [ack for _, ack in self._acks], []
         self._dirty, self._creds, self._tasks = {}, set(), set()
         return out
+
+    def suspend(self, partitions: Iterable[int]) -> None:
+        """A rebalance began: hold these partitions as they are until the new assignment is known.
+        (faust revokes every partition first; most come straight back, and dropping those would
+        drop records that are read but not acked, which the consumer does not deliver again.)"""
+        for p in partitions:
+            part = self._parts.get(p)
+            if part is not None:
+                part.suspended = True
+
+    def assigned(self, partitions: Iterable[int]) -> None:
+        """The new assignment: keep (and resume) these partitions, forget the others."""
+        keep = set(partitions)
+        self.revoke([p for p in self._parts if p not in keep])
+        for p in keep:
+            self.part(p).suspended = False
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions another worker now owns: it re-reads what they had not committed."""

@@ -199,8 +199,8 @@ def dump_state(obj: object) -> bytes:
 
 
 def marks_key(partition: int) -> bytes:
-    """The table key under which a stage keeps the marks it read on ``partition`` (written to
-    that partition of the table's changelog, so the partition's next owner recovers them)."""
+    """The table key under which the resolver keeps the marks it read on ``partition`` (written
+    to that partition of the table's changelog, so the partition's next owner recovers them)."""
     return b"\x00marks:%d" % partition
 
 
@@ -250,8 +250,11 @@ class ResolveStage:
     def channels(self, partition: int) -> Channels:
         ch = self._channels.get(partition)
         if ch is None:
+            # What this partition's last owner had forwarded: true of the topic whatever is re-read
+            # (a re-read only re-sends what was sent before the marks that covered it).
             blob = self._load(marks_key(partition))
             ch = self._channels[partition] = load_marks(blob, self.topics.partitions)
+            self.policy.dirty = True  # a new owner: tell every judge where this partition stands
         return ch
 
     def revoke(self, partitions: Sequence[int]) -> None:

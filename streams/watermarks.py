@@ -89,14 +89,17 @@ class SourceClock:
     last_arrival: float = 0.0  # monotonic seconds
     idle: bool = False
 
-    def saw(self, times: Iterable[float], now: float) -> None:
+    def saw(self, times: Iterable[float], now: float) -> bool:
+        """A record arrived with events at ``times``; True when the mark changed."""
         newest = self.newest
         for t in times:
             if newest is None or t > newest:
                 newest = t
+        changed = newest != self.newest or self.idle
         self.newest = newest
         self.last_arrival = now
         self.idle = False
+        return changed
 
     def mark(self) -> Mark:
         return Mark(self.partition, self.newest, self.idle)

@@ -45,6 +45,13 @@ class WorkerMetrics:
         self.held = Gauge("nhi_worker_held_events", "Events held for ordering", registry=r)
         self.nhis = Gauge("nhi_worker_state_nhis", "NHI states held in memory", registry=r)
         self.keys = Gauge("nhi_worker_state_resolver_keys", "Resolver keys held in memory", registry=r)
+        self.horizon = Gauge(
+            "nhi_worker_release_horizon_seconds",
+            "Event time (epoch seconds) a judge partition releases up to: its slowest input's mark less "
+            "the reorder window (-1: an input not heard from yet; +Inf: every input idle)",
+            ["partition"],
+            registry=r,
+        )
         self._seen = WorkerStats()
 
     def sync(self, st: WorkerStats) -> None:

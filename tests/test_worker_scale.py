@@ -91,7 +91,8 @@ def test_two_worker_processes_store_what_replay_stores(
                 assert code == 200, body
                 _, text = await asyncio.to_thread(_get, p, "/metrics")
                 shares.append(_counter(text, "nhi_worker_events_in_total"))
-            assert all(s > 0 for s in shares) and sum(shares) == len(records)
+            # (a partition that moved when the second process joined is read again by its new owner)
+            assert all(s > 0 for s in shares) and sum(shares) >= len(records)
             assert (await asyncio.to_thread(_get, sink_port, "/healthz"))[0] == 200
             _, sink_text = await asyncio.to_thread(_get, sink_port, "/metrics")
             return sink_text, b""

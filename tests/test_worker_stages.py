@@ -120,7 +120,6 @@ class Pipeline:
         ck = self.judge.checkpoint()
         self._collect(ck.sends)
         self.tables["nhi"].update({k: v for k, (_, v) in ck.states.items()})
-        self.tables["nhi"].update({key: value for _, key, value in ck.marks})
         self.acked.extend(ck.acks)  # type: ignore[arg-type]
 
     def run(self, rounds: int = 400) -> None:

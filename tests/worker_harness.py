@@ -152,8 +152,35 @@ async def wait_done(
     while not await pipeline_done(bootstrap, topics, worker_group, sink_group):
         for p in procs:
             assert p.poll() is None, f"{p.args} exited with {p.returncode}"
-        assert loop.time() < deadline, "the pipeline did not finish (hang guard)"
+        assert loop.time() < deadline, (
+            f"the pipeline did not finish (hang guard): {await _behind(bootstrap, topics, worker_group, sink_group)}"
+        )
         await asyncio.sleep(0.5)
+
+
+async def _behind(bootstrap: str, topics: Topics, worker_group: str, sink_group: str | None) -> str:
+    """(group, topic, partition): (committed, end) of what is not consumed yet, for the hang message."""
+    from transport.probes import committed_offsets, end_offsets
+
+    ends = await end_offsets(bootstrap, [topics.events, topics.resolver, topics.by_identity, *topics.all()])
+    out = {}
+    for group in (worker_group, sink_group):
+        if group is None:
+            continue
+        done = await committed_offsets(bootstrap, group)
+        inputs = (
+            {topics.events, topics.resolver, topics.by_identity}
+            if group == worker_group
+            else set(topics.all())
+        )
+        out.update(
+            {
+                (group[-6:], t, p): (done.get((t, p), 0), e)
+                for (t, p), e in ends.items()
+                if t in inputs and done.get((t, p), 0) < e
+            }
+        )
+    return str(out)
 
 
 def spawn(

@@ -66,10 +66,11 @@ class _Nhi:
 
 @dataclass(slots=True)
 class _Ticket:
-    """One consumed record: acked once none of its events is held (and a checkpoint stored them)."""
+    """One consumed record: acked once none of its events is held (and a checkpoint stored them).
+    ``acks``: the record as delivered, and again if the consumer delivered it twice."""
 
-    partition: int
-    ack: object
+    key: tuple[str, int]  # (topic, offset)
+    acks: list[object]
     held: int = 0
 
 
@@ -84,6 +85,7 @@ class _Partition:
     channels: Channels
     offsets: dict[str, int] = field(default_factory=dict)  # highest offset read, per input topic
     suspended: bool = False  # revoked, the new assignment not known yet: release nothing
+    pending: dict[tuple[str, int], _Ticket] = field(default_factory=dict)  # records with events held
     released_to: float = -math.inf  # the last horizon released
 
 
@@ -144,6 +146,7 @@ class JudgeStage:
         self.rejects = 0  # records of the events topic that are not canonical events
         self.last_reject = ""
         self.skipped = 0  # re-read after a restart and already applied
+        self.redelivered = 0  # records delivered again to this process (skipped as a whole)
         self.bad = 0  # by-identity records that don't decode (a bug elsewhere)
 
     @property
@@ -186,14 +189,25 @@ class JudgeStage:
         """Take one record; its ``ack`` comes back from a ``checkpoint`` once its events are applied."""
         self.records += 1
         part = self.part(r.partition)
-        if r.offset > part.offsets.get(r.topic, -1):
-            part.offsets[r.topic] = r.offset
-        ticket = _Ticket(r.partition, ack)
+        if r.offset <= part.offsets.get(r.topic, -1):
+            # Read before by this process (a rebalance gave the partition straight back and the
+            # consumer went back to the committed offset): its events are held or applied already.
+            self.redelivered += 1
+            first = part.pending.get((r.topic, r.offset))
+            if first is not None:
+                first.acks.append(ack)  # acked with the first copy, once its events are applied
+            else:
+                self._acks.append((r.partition, ack))
+            return
+        part.offsets[r.topic] = r.offset
+        ticket = _Ticket((r.topic, r.offset), [ack])
         if r.topic == self.topics.events:
             self._push_events(r, part, ticket, now)
         else:
             self._push_routed(r, part, ticket)
-        if not ticket.held:
+        if ticket.held:
+            part.pending[ticket.key] = ticket
+        else:
             self._acks.append((r.partition, ack))
 
     def _push_events(self, r: Record, part: _Partition, ticket: _Ticket, now: float) -> None:
@@ -278,7 +292,8 @@ class JudgeStage:
             for nhi, event, ticket in part.buffer.until(horizon):
                 ticket.held -= 1
                 if not ticket.held:
-                    acks.append((p, ticket.ack))
+                    acks.extend((p, a) for a in ticket.acks)
+                    del part.pending[ticket.key]
                 n = self._nhi(nhi, p)
                 findings, change = step(event, n.state, s)
                 out.events += 1

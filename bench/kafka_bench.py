@@ -10,7 +10,8 @@
     worker         the worker end to end, in this process: events in -> findings and trust out
                    (reorder window 0, so nothing waits for event time; the rate runs from its
                    first batch to its last output). ``ratio_single``: against consume-single
-    workers@1/@2   the same with 1 and 2 `nhi worker` processes of one consumer group
+    workers@1/@2   the same with 1 and 2 `nhi worker` processes of one consumer group, started
+                   before the events arrive (from the first event read to the last judged)
     sink           ``run_sink`` storing the events topic, against a raw orjson -> Arrow -> DuckDB
                    insert of the same events (store.raw_load)
     latency@R      produce -> finding/trust at a fixed offered load of R events/s, as a live
@@ -27,10 +28,12 @@ import argparse
 import asyncio
 import cProfile
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,7 @@ from transport.topics import DEFAULT_PARTITIONS, Topics
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = DEFAULT_PARTITIONS
 QUIET_S = 3.0  # no new output for this long (and nothing left to read) = the worker is done
+SETTLE_S = 8.0  # after every worker process serves its metrics: the group's joins settle
 GUARD_S = 300.0  # upper bound on any one phase
 LOADS = (5000, 20000, 1000)  # offered events/s for the latency rows
 LATENCY_S = 4.0  # seconds of paced production per latency row
@@ -131,6 +135,12 @@ async def worker_rate(bootstrap: str, topics: Topics, n: int, profile: str | Non
     return w.stats.last_out - w.stats.first_in, w
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def spawn_worker(
     bootstrap: str, topics: Topics, env: dict[str, str], processes: int = 1
 ) -> subprocess.Popen[bytes]:
@@ -151,38 +161,59 @@ def spawn_worker(
     return subprocess.Popen(cmd, cwd=ROOT, env=full, stderr=subprocess.DEVNULL)
 
 
+def _scrape(port: int) -> dict[str, float]:
+    """A worker process's counters from its /metrics (empty while it is not serving yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("nhi_worker_events_in_total ", "nhi_worker_events_judged_total ")):
+            name, value = line.split()
+            out[name] = float(value)
+    return out
+
+
 async def workers_rate(bootstrap: str, prefix: str, events: list[Event], processes: int) -> float:
-    """``processes`` worker processes (one group) over pre-produced events: seconds from the first
-    output to the last (process start and group join excluded)."""
+    """``processes`` worker processes of one group, started (and settled) before the events are
+    produced, as a running deployment is: seconds from the first event read to the last judged,
+    read from their /metrics."""
     topics = Topics(prefix=f"{prefix}w{processes}.", partitions=PARTITIONS)
     await ensure_topics(bootstrap, topics)
-    await produce_batches(bootstrap, topics, events)
-    first = 0.0
-
-    def seen(topic: str, key: bytes | None, value: bytes, now: float) -> None:
-        nonlocal first
-        first = first or now
-
-    follower = OutputFollower(bootstrap, topics, seen)
-    await follower.start()
-    proc = spawn_worker(bootstrap, topics, WORKER_ENV, processes)
+    port = _free_port()
+    proc = spawn_worker(bootstrap, topics, {**WORKER_ENV, "NHI_METRICS_PORT": str(port)}, processes)
+    ports = [port + i for i in range(processes)]
     try:
-        group = f"{topics.prefix}worker"
-        names = [topics.resolver, topics.by_identity]
         deadline = time.monotonic() + GUARD_S
-        while not (
-            first
-            and time.perf_counter() - follower.last_at > QUIET_S
-            and await caught_up(bootstrap, group, [topics.events, *names])
-        ):
+        while not all(_scrape(p) for p in ports):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"bench kafka: {processes} worker process(es) did not start")
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(SETTLE_S)  # the group's first rebalances, on empty topics
+        producing = asyncio.create_task(produce_batches(bootstrap, topics, events))
+        first = last = 0.0
+        judged = -1.0
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.perf_counter()
+            counts = [_scrape(p) for p in ports]
+            read = sum(c.get("nhi_worker_events_in_total", 0.0) for c in counts)
+            total = sum(c.get("nhi_worker_events_judged_total", 0.0) for c in counts)
+            if read and not first:
+                first = now
+            if total != judged:
+                judged, last = total, now
+            if producing.done() and read >= len(events) and now - last > QUIET_S:
+                break
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"bench kafka: {processes} worker process(es) did not finish")
-            await asyncio.sleep(0.5)
+        await producing
     finally:
-        await follower.stop()
         proc.terminate()
         proc.wait(timeout=60)
-    return follower.last_at - first
+    return last - first
 
 
 async def sink_rate(bootstrap: str, topics: Topics, n: int) -> float:
@@ -336,7 +367,11 @@ async def _run(args: argparse.Namespace) -> list[dict[str, object]]:
         )
         one = 0.0
         for processes in (1, 2):
-            s = await workers_rate(bootstrap, prefix, main, processes)
+            try:
+                s = await workers_rate(bootstrap, prefix, main, processes)
+            except SystemExit as exc:  # reported in its row; the other phases still run
+                rows.append({"stage": f"workers@{processes}", "error": str(exc)})
+                continue
             extra: dict[str, object] = {"processes": processes, "cores": cores}
             if processes == 1:
                 one = n / s
@@ -349,7 +384,11 @@ async def _run(args: argparse.Namespace) -> list[dict[str, object]]:
         rows.append(row("sink", n, sink_s, n / insert_s, goal_ratio=0.5))
         rest = events[n:]
         for rate in LOADS:
-            m = await latency(bootstrap, prefix, rest, rate)
+            try:
+                m = await latency(bootstrap, prefix, rest, rate)
+            except SystemExit as exc:
+                rows.append({"stage": f"latency@{rate}", "error": str(exc)})
+                continue
             rows.append(
                 row(
                     f"latency@{rate}",

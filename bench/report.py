@@ -22,6 +22,8 @@ def emit(rows: list[dict[str, object]], *, as_json: bool) -> None:
     for r in rows:
         if as_json:
             print(orjson.dumps(r).decode(), flush=True)
+        elif "error" in r:
+            print(f"{r['stage']:<12} failed: {r['error']}")
         else:
             extra = {
                 k: v

@@ -49,7 +49,9 @@ async def _worker_and_sink(
     bootstrap: str, topics: Topics, db: Path, app_id: str, events_in: list[Event]
 ) -> WorkerStats:
     await ensure_topics(bootstrap, topics)
-    await produce_events(bootstrap, topics, events_in)
+    # One native event per record, keyed by NHI, as a producer written against the contract
+    # sends them (the other tests send `nhi ingest`'s batch records).
+    await produce_events(bootstrap, topics, events_in, batched=False)
     return await _run_worker_and_sink(bootstrap, topics, db, app_id, load_settings())
 
 

@@ -1,4 +1,4 @@
-"""The worker's Kafka key partitioner (transport module: the one place it imports aiokafka)."""
+"""The Kafka key partitioner the worker and the producer share (murmur2, as every Kafka client)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def score(records: list[dict[str, Any]], nhi: str = NHI) -> int:
 
 # --- the trust score ---------------------------------------------------------------------------
 
-ATTESTED_SHORT = {"attested": True, "expires_at": "2026-05-04T08:30:00Z"}
+ATTESTED_SHORT: dict[str, Any] = {"attested": True, "expires_at": "2026-05-04T08:30:00Z"}
 
 
 def test_an_active_owner_and_short_attested_credentials_score_100() -> None:

@@ -1,21 +1,24 @@
 """Turning finding changes into alerts, from any source: the engine (replay), Kafka, or the store.
 
-``AlertMaker`` adds the NHI context and applies the suppression rules; ``StoreFeed`` reads the
+``AlertMaker`` adds the NHI context and applies the suppressions; ``StoreFeed`` reads the
 store's finding_history in chain order and can be polled for what landed since (``--follow``).
+Reading alerts never writes: the suppressions recorded in the store (``nhi suppress add``) are
+applied as they stand, and a rules file only changes what is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from alerts.context import NhiContext, with_placement
 from alerts.ocsf import Alert, change_uid
-from alerts.suppress import Suppressor
-from contract.errors import StoreError
+from alerts.suppress import Suppression, Suppressor
 from contract.records import Finding
-from store.alerts import SuppressionRecord, finding_changes, identities, record_suppressions
+from contract.suppressions import in_force
+from store import suppressions
+from store.alerts import finding_changes, identities
 from store.store import Store
 from streams.state import NhiState
 
@@ -30,8 +33,6 @@ def no_context(nhi: str) -> NhiContext:
 class AlertMaker:
     suppressor: Suppressor = field(default_factory=Suppressor)
     lookup: ContextLookup = no_context
-    # Called for every suppressed alert, e.g. to record it in the store.
-    on_suppressed: Callable[[Alert], None] | None = None
 
     def make(self, finding: Finding, uid: str | None = None, seq: int | None = None) -> Alert:
         ctx = with_placement(finding.nhi, self.lookup(finding.nhi))
@@ -39,10 +40,7 @@ class AlertMaker:
             ctx = NhiContext(
                 str(finding.details["owner"]), ctx.owner_status, ctx.namespace, ctx.cluster, ctx.trust
             )
-        alert = Alert(finding, uid or change_uid(finding), ctx, self.suppressor.check(finding, ctx), seq)
-        if alert.suppression is not None and self.on_suppressed is not None:
-            self.on_suppressed(alert)
-        return alert
+        return Alert(finding, uid or change_uid(finding), ctx, self.suppressor.check(finding, ctx), seq)
 
 
 def engine_lookup(states: Callable[[str], NhiState | None]) -> ContextLookup:
@@ -70,38 +68,37 @@ def _dict_lookup(known: dict[str, NhiContext]) -> ContextLookup:
     return lookup
 
 
-def suppression_records(alerts: list[Alert]) -> list[SuppressionRecord]:
-    return [
-        SuppressionRecord(
-            a.uid, a.finding.finding_id, a.suppression.rule_id, a.suppression.reason, a.suppression.expires
-        )
-        for a in alerts
-        if a.suppression is not None
-    ]
+def recorded_suppressions(store: Store, at: datetime) -> dict[str, Suppression]:
+    """The suppressions recorded in ``store`` and in force at ``at``, by finding id."""
+    return {fid: Suppression.recorded(row) for fid, row in in_force(suppressions.rows(store), at).items()}
 
 
 class StoreFeed:
     """Finding changes from a store file, oldest first, resumable from the last seq seen."""
 
     def __init__(
-        self, path: str, suppressor: Suppressor, since: datetime | None = None, record: bool = True
+        self,
+        path: str,
+        suppressor: Suppressor,
+        since: datetime | None = None,
+        suppressions_at: datetime | None = None,
     ) -> None:
         self.path = path
         self.suppressor = suppressor
         self.since = since
-        self.record = record and bool(suppressor)
+        # Recorded suppressions are applied as they stood at this time (an evidence package's
+        # cut-off), or at each poll's wall-clock time when None.
+        self.suppressions_at = suppressions_at
         self.last_seq = 0
-        self.unrecorded = 0  # suppressions that could not be written (store locked or read-only)
 
     def poll(self) -> list[Alert]:
-        """Every change stored since the last poll."""
+        """Every change stored since the last poll. Read-only: nothing is written."""
         with Store.open(self.path, read_only=True) as store:
-            alerts = list(self._read(store))
-        if self.record:
-            self._record(alerts)
-        return alerts
+            at = self.suppressions_at or datetime.now(UTC)
+            suppressor = self.suppressor.with_recorded(recorded_suppressions(store, at))
+            return list(self._read(store, suppressor))
 
-    def _read(self, store: Store) -> Iterator[Alert]:
+    def _read(self, store: Store, suppressor: Suppressor) -> Iterator[Alert]:
         while True:
             changes = finding_changes(store, self.last_seq, self.since)
             if not changes:
@@ -111,18 +108,7 @@ class StoreFeed:
                 nhi: NhiContext(i.owner, i.owner_status, i.namespace, i.cluster, i.trust)
                 for nhi, i in known.items()
             }
-            maker = AlertMaker(self.suppressor, _dict_lookup(cache))
+            maker = AlertMaker(suppressor, _dict_lookup(cache))
             for c in changes:
                 yield maker.make(c.finding, c.history_id, c.seq)
                 self.last_seq = c.seq
-
-    def _record(self, alerts: list[Alert]) -> None:
-        records = suppression_records(alerts)
-        if not records:
-            return
-        try:
-            with Store.open(self.path) as store:
-                record_suppressions(store, records)
-        except StoreError:
-            # A running writer holds the file; the decision is still in every rendered record.
-            self.unrecorded += len(records)

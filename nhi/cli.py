@@ -18,6 +18,7 @@ from nhi import (
     cmd_run,
     cmd_schema,
     cmd_sink,
+    cmd_suppress,
     cmd_verify,
     cmd_worker,
 )
@@ -37,6 +38,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     "run": cmd_run.add_parser,
     # SOC and audit
     "alerts": cmd_alerts.add_parser,
+    "suppress": cmd_suppress.add_parser,
     "export": cmd_export.add_parser,
     "verify": cmd_verify.add_parser,
 }

@@ -28,9 +28,10 @@ DESCRIPTION = f"""\
 Every finding change (create / update / close) is one OCSF Detection Finding record (class_uid
 2004); the alert uid is the finding id, so a finding is one alert that is updated and closed, not
 repeated. Each record carries its detector's OWASP NHI Top 10, NIST CSF 2.0 and SP 800-207
-controls. Suppression rules (--suppressions or ${ENV}) mark matching alerts as suppressed
-(status_id 3) with the rule and its reason; suppressed alerts are never dropped, and which rule
-suppressed which change is recorded in the store (table alert_suppressions).
+controls. Suppressions recorded in the store (nhi suppress add: who, when, why, until when) mark
+their finding's alerts as suppressed (status_id 3) with the suppression and its reason; a rules
+file (--suppressions or ${ENV}) previews the same on matching alerts. Reading alerts never writes
+to the store: only nhi suppress records a suppression. Suppressed alerts are never dropped.
 
 examples:
   nhi alerts --db evidence.duckdb                         (OCSF JSON, one record per line)
@@ -57,7 +58,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--interval", type=float, default=2.0, metavar="S", help="--follow poll interval (default 2s)"
     )
-    p.add_argument("--suppressions", metavar="FILE", help=f"suppression rules, YAML (default: ${ENV})")
+    p.add_argument(
+        "--suppressions",
+        metavar="FILE",
+        help=f"preview suppression rules, YAML (default: ${ENV}); nothing is recorded (see nhi suppress)",
+    )
     p.add_argument("--route", metavar="CONFIG", help="deliver through the destinations and routes in CONFIG")
     p.add_argument(
         "--bootstrap",
@@ -118,13 +123,6 @@ def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppress
             if not warned:
                 console.err.print(f"nhi alerts: {exc} - waiting", markup=False)
                 warned = True
-        if feed.unrecorded and not warned:
-            console.err.print(
-                f"nhi alerts: {feed.unrecorded} suppression decision(s) could not be recorded in {args.db} "
-                "(the file is locked); they are in the alerts themselves",
-                markup=False,
-            )
-            warned = True
         if not args.follow:
             return
         time.sleep(args.interval)

@@ -1,4 +1,4 @@
-"""Hash chains over finding_history and trust_scores: tamper evidence for the stored evidence.
+"""Hash chains over finding_history, trust_scores and suppressions: tamper evidence for the stored evidence.
 
 One chain per table, in insertion order. Each row gets ``seq`` (1, 2, ... with no gaps),
 ``prev_hash`` (the hash of the row before it, or GENESIS) and
@@ -51,7 +51,13 @@ FINDINGS = Chain(
 TRUST = Chain(
     "trust", "trust_scores", ("nhi", "event_id"), ("nhi", "time", "score", "previous", "factors", "event_id")
 )
-CHAINS = (FINDINGS, TRUST)
+SUPPRESSIONS = Chain(
+    "suppressions",
+    "suppressions",
+    ("suppression_id", "action"),
+    ("suppression_id", "action", "finding_id", "reason", "actor", "recorded_at", "expires"),
+)
+CHAINS = (FINDINGS, TRUST, SUPPRESSIONS)
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ TABLES = (
     "kafka_offsets",
     "chain_heads",
     "alert_suppressions",
+    "suppressions",
     "schema_migrations",
 )
 

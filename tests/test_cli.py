@@ -170,3 +170,27 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("nhi")
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("nhi ")
+
+
+WARNING = "built-in default key"
+
+
+def test_the_default_fingerprint_key_is_quiet_on_a_scratch_store_and_warned_about_elsewhere(
+    tmp_path: Path, story_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NHI_FINGERPRINT_KEY", raising=False)
+    db = str(tmp_path / "k.duckdb")
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING not in err  # a new store: trying the tool out
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING in err and "NHI_FINGERPRINT_KEY" in err  # a store that is being kept
+    monkeypatch.setenv("NHI_FINGERPRINT_KEY", "a-key-of-our-own-0123456789")
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING not in err
+    monkeypatch.delenv("NHI_FINGERPRINT_KEY")
+    owners = tmp_path / "owners.csv"
+    owners.write_text("nhi,owner\nk8s:prod/a/b,alice\n")
+    _, _, err = run_cli(capsys, "inventory", "import", "--db", db, str(owners))
+    assert WARNING in err
+    _, _, err = run_cli(capsys, "demo", "--db", str(tmp_path / "demo.duckdb"), "--identities", "40")
+    assert WARNING not in err

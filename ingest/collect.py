@@ -159,16 +159,22 @@ def safe_raw(rec: RawRecord, key: str) -> str:
 
 
 def guard_events(events: list[Event], key: str) -> list[Event]:
-    """Events with secrets fingerprinted in their top-level text fields and context too.
+    """Events with secrets fingerprinted in every text field, their attrs and their context.
 
     Parsers scrub what they copy into attrs, resource, action and purpose; this catches a secret
-    that reached any other field (an owner, a task id, a native record's credential), whatever
-    the parser. Fields are read from the model's ``__dict__``: an attribute read on a pydantic
+    that reached any other field (an owner, a task id, a native record's credential or unknown
+    top-level field), whatever the parser. Fields are read from the model's ``__dict__``: an attribute read on a pydantic
     model costs several times more, and this runs on every event.
     """
     out = events
     for i, event in enumerate(events):
-        changes = _dirty_fields(event.__dict__, key)
+        fields = event.__dict__
+        changes = _dirty_fields(fields, key)
+        attrs = fields["attrs"]
+        if attrs:  # unknown top-level fields of a native record land here unscrubbed by the parser
+            clean = scrub(attrs, key)
+            if clean is not attrs:
+                changes["attrs"] = clean
         ctx = event.context
         ctx_changes = _dirty_fields(ctx.__dict__, key)
         if ctx_changes:

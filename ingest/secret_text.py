@@ -63,7 +63,7 @@ _SHAPE_MARKS = (
 )  # fmt: skip
 
 # A 40-character run of base64 (an AWS secret access key), kept only if it looks random.
-_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 # Base64 of a JSON object (it starts with '{' -> "ew"): a GCP service account key (privateKeyData).
 _B64_JSON = re.compile(r"(?<![A-Za-z0-9/+=])ew[A-Za-z0-9+/]{98,}={0,2}")
 
@@ -96,12 +96,13 @@ def _gcp_key(run: str) -> bool:
 # --- words and keys: what follows them is the secret ---------------------------------------------
 
 _SCHEME = re.compile(r"(?i)\b(bearer|basic|ssws)(\s+)(?!fp:)([A-Za-z0-9._~+/=-]{8,})")
-_COOKIE = re.compile(r"(?i)\b((?:set-)?cookie\\?\"?\s*[:=]\s*\\?\"?)(?!fp:)([^\r\n\"\\]+)")
-# key=value, key: value, "key": "value", and \"key\": \"value\" (JSON inside a JSON string). A
+_COOKIE = re.compile(r"(?i)\b((?:set-)?cookie(?:\\*\")?\s*[:=]\s*(?:\\*\")?)(?!fp:)([^\r\n\"\\]+)")
+# key=value, key: value, "key": "value", and \"key\": \"value\" (JSON inside a JSON string, as deep
+# as it is escaped). A
 # value is a quoted string (possibly cut short at the end of the text) or a bare word.
 _PAIR = re.compile(
-    r"(?<![\w.:/-])(\\?[\"']?)([A-Za-z][\w-]{0,63})\1(\s*[:=]\s*)"
-    r"(?:\\\"(.*?)(?:\\\"|$)|\"((?:[^\"\\]|\\.)*)(?:\"|$)|'([^']*)(?:'|$)|([^\s\"',&;{}\[\]]+))"
+    r"(?<![\w.:/-])((?:\\)*[\"']?)([A-Za-z][\w-]{0,63})\1(\s*[:=]\s*)"
+    r"(?:\\+\"(.*?)(?:\\+\"|$)|\"((?:[^\"\\]|\\.)*)(?:\"|$)|'([^']*)(?:'|$)|([^\s\"',&;{}\[\]]+))"
 )
 _PAIR_WORDS = ("token", "secret", "pass", "pwd", "key", "auth", "assertion", "saml", "jwt", "bearer")
 _HEADER_SCHEMES = frozenset({"bearer", "basic", "ssws", "token", "negotiate", "digest"})

@@ -206,7 +206,7 @@ def _legacy_secret(req: Request) -> list[Event]:
     if not sa or not ns:
         return []
     if name:
-        attrs["secret"] = name
+        attrs["secret_name"] = name  # the Secret object's name: "secret" would be read as a secret value
     if req.username:
         attrs["requested_by"] = req.username
     return [

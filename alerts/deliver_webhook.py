@@ -1,10 +1,10 @@
-"""Webhook destination: the OCSF record as a JSON POST, signed with HMAC-SHA256.
+"""Webhook destination: the OCSF record (or a user template's rendering of it) as a POST, signed
+with HMAC-SHA256.
 
 Headers: ``X-NHI-Timestamp`` (unix seconds) and ``X-NHI-Signature: sha256=<hex>`` over
 ``timestamp + "." + body``, so a receiver can reject both forged and replayed requests;
-``X-NHI-Alert-Id`` is the change id, for receivers that deduplicate retried deliveries.
-5xx, 408, 429 and network errors are retried; other 4xx mean the request itself is wrong and are
-dead-lettered at once.
+``X-NHI-Alert-Id`` is the change id, for receivers that deduplicate retried deliveries. The body
+that is signed is the one sent, template or not. Errors and retries: alerts/deliver_http.py.
 """
 
 from __future__ import annotations
@@ -12,18 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import orjson
 
-from alerts.context import product_version
-from alerts.worker import DeliveryError
+from alerts.deliver_http import HttpRequest, HttpTransport
+from alerts.templates import UserTemplate
 
 SIGNATURE_HEADER = "X-NHI-Signature"
 TIMESTAMP_HEADER = "X-NHI-Timestamp"
-_RETRYABLE_4XX = {408, 425, 429}
 
 
 def sign(key: bytes, timestamp: str, body: bytes) -> str:
@@ -35,42 +32,33 @@ def verify_signature(key: bytes, timestamp: str, body: bytes, signature: str) ->
     return hmac.compare_digest(sign(key, timestamp, body), signature)
 
 
-class WebhookTransport:
+class WebhookTransport(HttpTransport):
     def __init__(
-        self, url: str, key: bytes, timeout_s: float = 10.0, headers: dict[str, str] | None = None
+        self,
+        url: str,
+        key: bytes,
+        timeout_s: float = 10.0,
+        headers: dict[str, str] | None = None,
+        template: UserTemplate | None = None,
     ) -> None:
+        super().__init__(self._request, timeout_s)
         self.url = url
         self.key = key
-        self.timeout_s = timeout_s
         self.headers = dict(headers or {})
+        self.template = template
 
-    def send(self, record: dict[str, Any]) -> None:
-        body = orjson.dumps(record)
+    def _request(self, record: dict[str, Any]) -> HttpRequest:
+        body = self.template.render(record) if self.template else orjson.dumps(record)
+        content_type = self.template.content_type if self.template else "application/json"
         stamp = str(int(time.time()))
-        request = urllib.request.Request(
+        return HttpRequest(
             self.url,
-            data=body,
-            method="POST",
-            headers={
+            body,
+            {
                 **self.headers,
-                "Content-Type": "application/json",
-                "User-Agent": f"nhi-evidence/{product_version()}",
+                "Content-Type": content_type,
                 TIMESTAMP_HEADER: stamp,
                 SIGNATURE_HEADER: sign(self.key, stamp, body),
                 "X-NHI-Alert-Id": str(record.get("metadata", {}).get("uid", "")),
             },
         )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            retryable = exc.code >= 500 or exc.code in _RETRYABLE_4XX
-            raise DeliveryError(
-                f"POST {self.url}: HTTP {exc.code} {exc.reason}", retryable=retryable
-            ) from exc
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryError(f"POST {self.url}: {reason}") from exc
-
-    def close(self) -> None:
-        pass

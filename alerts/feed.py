@@ -1,9 +1,10 @@
 """Turning finding changes into alerts, from any source: the engine (replay), Kafka, or the store.
 
-``AlertMaker`` adds the NHI context and applies the suppressions; ``StoreFeed`` reads the
-store's finding_history in chain order and can be polled for what landed since (``--follow``).
-Reading alerts never writes: the suppressions recorded in the store (``nhi suppress add``) are
-applied as they stand, and a rules file only changes what is shown.
+``AlertMaker`` adds the NHI context, applies the suppressions and the notification policy;
+``StoreFeed`` reads the store's finding_history in chain order, with the events each change
+cites, and can be polled for what landed since (``--follow``). Reading alerts never writes: the
+suppressions recorded in the store (``nhi suppress add``) are applied as they stand, and a rules
+file only changes what is shown.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from datetime import UTC, datetime
 
 from alerts.context import NhiContext, with_placement
 from alerts.ocsf import Alert, change_uid
+from alerts.policy import NotificationPolicy, State
 from alerts.suppress import Suppression, Suppressor
 from contract.records import Finding
 from contract.suppressions import in_force
 from store import suppressions
 from store.alerts import finding_changes, identities
+from store.evidence import EvidenceEvent, evidence_events
 from store.store import Store
 from streams.state import NhiState
 
@@ -33,14 +36,34 @@ def no_context(nhi: str) -> NhiContext:
 class AlertMaker:
     suppressor: Suppressor = field(default_factory=Suppressor)
     lookup: ContextLookup = no_context
+    policy: NotificationPolicy = field(default_factory=NotificationPolicy)
 
-    def make(self, finding: Finding, uid: str | None = None, seq: int | None = None) -> Alert:
+    def make(
+        self,
+        finding: Finding,
+        uid: str | None = None,
+        seq: int | None = None,
+        previous: tuple[str, str] | None = None,
+        evidence: tuple[EvidenceEvent, ...] = (),
+    ) -> Alert:
+        """``previous``: (severity, status) of the finding's change before this one, when known."""
         ctx = with_placement(finding.nhi, self.lookup(finding.nhi))
         if ctx.owner is None and isinstance(finding.details.get("owner"), str):
             ctx = NhiContext(
                 str(finding.details["owner"]), ctx.owner_status, ctx.namespace, ctx.cluster, ctx.trust
             )
-        return Alert(finding, uid or change_uid(finding), ctx, self.suppressor.check(finding, ctx), seq)
+        suppression = self.suppressor.check(finding, ctx)
+        before = None
+        if previous is not None:
+            # a suppression applies to a finding as a whole, so it applied to its previous change too
+            severity, status = previous
+            before = State(
+                severity, "resolved" if status == "resolved" else "suppressed" if suppression else "open"
+            )
+        notice = self.policy.decide(finding, suppression is not None, before)
+        return Alert(
+            finding, uid or change_uid(finding), ctx, suppression, seq, notice=notice, evidence=evidence
+        )
 
 
 def engine_lookup(states: Callable[[str], NhiState | None]) -> ContextLookup:
@@ -82,6 +105,7 @@ class StoreFeed:
         suppressor: Suppressor,
         since: datetime | None = None,
         suppressions_at: datetime | None = None,
+        policy: NotificationPolicy | None = None,
     ) -> None:
         self.path = path
         self.suppressor = suppressor
@@ -89,6 +113,7 @@ class StoreFeed:
         # Recorded suppressions are applied as they stood at this time (an evidence package's
         # cut-off), or at each poll's wall-clock time when None.
         self.suppressions_at = suppressions_at
+        self.policy = policy or NotificationPolicy()
         self.last_seq = 0
 
     def poll(self) -> list[Alert]:
@@ -108,7 +133,9 @@ class StoreFeed:
                 nhi: NhiContext(i.owner, i.owner_status, i.namespace, i.cluster, i.trust)
                 for nhi, i in known.items()
             }
-            maker = AlertMaker(suppressor, _dict_lookup(cache))
+            maker = AlertMaker(suppressor, _dict_lookup(cache), policy=self.policy)
+            events = evidence_events(store, {e for c in changes for e in c.finding.evidence})
             for c in changes:
-                yield maker.make(c.finding, c.history_id, c.seq)
+                cited = tuple(events[e] for e in c.finding.evidence if e in events)
+                yield maker.make(c.finding, c.history_id, c.seq, c.previous, cited)
                 self.last_seq = c.seq

@@ -25,10 +25,12 @@ class LiveAlerts:
         maker: AlertMaker,
         router: Router | None = None,
         emit: Callable[[Alert], None] | None = None,
+        every_change: bool = False,
     ) -> None:
         self.maker = maker
         self.router = router
         self.emit = emit
+        self.every_change = every_change  # emit evidence-only updates too (routes decide for themselves)
         self.count = 0
 
     @classmethod
@@ -47,7 +49,7 @@ class LiveAlerts:
 
     def handle(self, alert: Alert) -> None:
         self.count += 1
-        if self.emit is not None:
+        if self.emit is not None and (self.every_change or alert.verdict.notify):
             self.emit(alert)
         if self.router is not None:
             self.router.submit(alert)

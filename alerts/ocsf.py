@@ -3,7 +3,12 @@
 One alert per finding (``finding_info.uid`` = the engine's deterministic finding id): its
 create, update and close changes are activities 1, 2 and 3 of the same alert, not new alerts.
 ``metadata.uid`` is the change's own id (finding_history.history_id), which links a delivered
-record to its row in the store's hash chain.
+record to its row in the store's hash chain. ``is_alert`` is the notification policy's verdict
+(alerts/policy.py): true when people should hear about this change.
+
+The runbook of the finding's detector and reason fills ``finding_info.desc``, ``remediation`` and
+``confidence_id``; the identity, its credential, the IPs and the resources of the evidence events
+are ``observables``; the identity acting is ``evidences[].actor.user`` with ``type_id`` 4 (Service).
 
 Times are epoch milliseconds. The framework mapping is OCSF ``compliance`` objects; Detection
 Finding has no ``compliance`` attribute, so they go under ``unmapped.compliance``.
@@ -18,10 +23,14 @@ from typing import Any
 import orjson
 
 from alerts.context import NhiContext, product_version
+from alerts.ocsf_parts import evidences, observables, resources
+from alerts.policy import Notice, classify, state_of
+from alerts.runbooks import CONFIDENCE_ID, Guidance, guidance
 from alerts.suppress import Suppression
 from contract.changes import change_time, history_id
 from contract.compliance import FRAMEWORKS, RULES, controls_for
 from contract.records import Finding
+from store.evidence import EvidenceEvent
 
 OCSF_VERSION = "1.8.0"
 CLASS_UID = 2004
@@ -34,12 +43,6 @@ STATUS_NEW = (1, "New")
 STATUS_SUPPRESSED = (3, "Suppressed")
 STATUS_RESOLVED = (4, "Resolved")
 
-TITLES = {
-    "token-outlived-task": "Credential outlived its task",
-    "unowned-actor": "Non-human identity acting without an accountable owner",
-    "context-drift": "Identity or credential used outside its context",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Alert:
@@ -50,6 +53,8 @@ class Alert:
     context: NhiContext
     suppression: Suppression | None = None
     seq: int | None = None  # position in the store's findings chain, when read from the store
+    notice: Notice | None = None  # the notification policy's verdict (None: judged on its own)
+    evidence: tuple[EvidenceEvent, ...] = ()  # the cited events, when read from the store
 
     @property
     def time(self) -> datetime:
@@ -58,6 +63,18 @@ class Alert:
     @property
     def suppressed(self) -> bool:
         return self.suppression is not None
+
+    @property
+    def verdict(self) -> Notice:
+        """The policy's notice, or (for an alert made outside a feed) the change judged alone."""
+        if self.notice is not None:
+            return self.notice
+        change, detail = classify(self.finding, state_of(self.finding, self.suppressed), None)
+        return Notice(change, change != "evidence", detail)
+
+    @property
+    def guidance(self) -> Guidance:
+        return guidance(self.finding, self.context.owner, detector_why(self.finding.detector))
 
 
 def change_uid(f: Finding) -> str:
@@ -94,30 +111,12 @@ def compliance(f: Finding) -> list[dict[str, Any]]:
     return out
 
 
+def detector_why(detector: str) -> str:
+    return next((r.why for r in RULES if r.detector == detector and r.reason_prefix is None), "")
+
+
 def _analytic(detector: str) -> dict[str, Any]:
-    why = next((r.why for r in RULES if r.detector == detector and r.reason_prefix is None), "")
-    return {"uid": detector, "name": detector, "type_id": 1, "type": "Rule", "desc": why}
-
-
-def _resources(f: Finding, ctx: NhiContext) -> list[dict[str, Any]]:
-    labels = [f"{k}:{v}" for k, v in (("namespace", ctx.namespace), ("cluster", ctx.cluster)) if v]
-    nhi: dict[str, Any] = {"uid": f.nhi, "name": f.nhi, "type": "Non-Human Identity", "labels": labels}
-    if ctx.owner:
-        nhi["owner"] = {"name": ctx.owner}
-    if ctx.namespace:
-        nhi["namespace"] = ctx.namespace
-    data = {
-        k: v for k, v in (("owner_status", ctx.owner_status), ("trust_score", ctx.trust)) if v is not None
-    }
-    if data:
-        nhi["data"] = data
-    out = [nhi]
-    if f.credential:
-        cred: dict[str, Any] = {"uid": f.credential, "name": f.credential, "type": "Credential"}
-        if f.task:
-            cred["data"] = {"task": f.task}
-        out.append(cred)
-    return out
+    return {"uid": detector, "name": detector, "type_id": 1, "type": "Rule", "desc": detector_why(detector)}
 
 
 def to_ocsf(alert: Alert) -> dict[str, Any]:
@@ -126,6 +125,10 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
     severity_id, severity = SEVERITY[f.severity]
     status_id, status = _status(alert)
     changed = ms(alert.time)
+    guide = alert.guidance
+    confidence_id, confidence = CONFIDENCE_ID[guide.confidence]
+    notice = alert.verdict
+    product = {"name": PRODUCT, "uid": PRODUCT, "vendor_name": PRODUCT, "version": product_version()}
     record: dict[str, Any] = {
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
@@ -136,46 +139,55 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
         "type_uid": CLASS_UID * 100 + activity_id,
         "type_name": f"Detection Finding: {activity}",
         "time": changed,
+        "timezone_offset": 0,  # every time here is UTC
         "start_time": ms(f.first_seen),
         "end_time": ms(f.last_seen),
         "severity_id": severity_id,
         "severity": severity,
         "status_id": status_id,
         "status": status,
-        "is_alert": f.activity != "close" and not alert.suppressed,
+        "confidence_id": confidence_id,
+        "confidence": confidence,
+        "is_alert": notice.notify,
         "message": f.summary,
         "metadata": {
             "version": OCSF_VERSION,
-            "product": {"name": PRODUCT, "vendor_name": PRODUCT, "version": product_version()},
+            "product": product,
             "uid": alert.uid,
             "correlation_uid": f.finding_id,
             "log_name": "finding_history",
+            "original_time": alert.time.isoformat(),
         },
         "finding_info": {
             "uid": f.finding_id,
-            "title": TITLES.get(f.detector, f.detector),
-            "desc": f.summary,
+            "title": guide.title,
+            "desc": guide.description,
             "types": [f.detector, f.reason],
             "analytic": _analytic(f.detector),
             "created_time": ms(f.first_seen),
             "modified_time": changed,
             "first_seen_time": ms(f.first_seen),
             "last_seen_time": ms(f.last_seen),
-            "related_events": [{"uid": e, "product_uid": PRODUCT} for e in f.evidence],
+            # related_event.product_uid is deprecated (since OCSF 1.4.0): the product object instead
+            "related_events": [{"uid": e, "product": product} for e in f.evidence],
             "related_events_count": len(f.evidence),
         },
-        "resources": _resources(f, alert.context),
-        "evidences": [
-            {"uid": e, "name": "cause" if i == 0 else "evidence", "data": {"event_id": e, "nhi": f.nhi}}
-            for i, e in enumerate(f.evidence)
-        ],
+        "remediation": {
+            "desc": guide.remediation_text,
+            "references": [r.url for r in guide.references],
+        },
+        "resources": resources(f, alert.context),
+        "evidences": evidences(f, alert.evidence),
         "unmapped": {
             "compliance": compliance(f),
             "reason": f.reason,
             "task": f.task,
             "details": f.details,
+            "notification": {"change": notice.change, "notify": notice.notify, "detail": notice.detail},
         },
     }
+    record["status_detail"] = notice.detail
+    record["observables"] = observables(record)
     if alert.seq is not None:
         record["metadata"]["sequence"] = alert.seq
     if f.activity == "close" and f.resolved_at is not None:
@@ -201,7 +213,8 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
 def to_text(alert: Alert) -> str:
     f = alert.finding
     when = alert.time.strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = f"{when}  {f.severity.upper():<6}  {f.activity:<6}  {f.detector:<19}  {f.nhi}  {f.summary}"
+    change = alert.verdict.change
+    line = f"{when}  {f.severity.upper():<6}  {f.activity:<6}  {change:<15}  {f.detector:<19}  {f.nhi}  {f.summary}"
     if f.activity == "close":
         line += f"  [resolved: {f.details.get('resolution', 'cause went away')}]"
     if alert.suppression is not None:

@@ -1,18 +1,37 @@
 """The router: match each alert against the routes and hand its OCSF record to every destination
-of every matching route (once per destination), each through its own background worker."""
+of every matching route (once per destination), each through its own background worker.
+
+A route takes the changes the notification policy notifies (or only those in its ``notify_on``,
+or every change with ``every_change``), and its throttle holds back repeats within its window."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from alerts import services
 from alerts.deliver_file import JsonlTransport
+from alerts.deliver_http import HttpTransport
 from alerts.deliver_syslog import SyslogTransport
 from alerts.deliver_webhook import WebhookTransport
 from alerts.ocsf import Alert, to_ocsf
-from alerts.routing import JsonlFile, Match, Route, RoutingConfig, Syslog, Webhook, load_routing
+from alerts.routing import (
+    AnyDestination,
+    Match,
+    Opsgenie,
+    PagerDuty,
+    Route,
+    RoutingConfig,
+    Slack,
+    Syslog,
+    Teams,
+    Throttle,
+    Webhook,
+    load_routing,
+)
+from alerts.templates import UserTemplate
 from alerts.worker import DeadLetters, DeliveryWorker, Transport, WorkerStats
 from contract.records import SEVERITY_RANK
 
@@ -34,17 +53,67 @@ def matches(match: Match, alert: Alert) -> bool:
     return _globs(match.owner, ctx.owner) and _globs(match.namespace, ctx.namespace)
 
 
+def wants_change(route: Route, alert: Alert) -> bool:
+    """Whether the route takes this kind of change (the notification policy, or the route's own list)."""
+    if route.every_change:
+        return True
+    notice = alert.verdict
+    if route.notify_on is None:
+        return notice.notify
+    # a route's own list narrows or widens the kinds, but a quiet (suppressed) change stays quiet
+    return notice.change in route.notify_on and (notice.notify or not alert.suppressed)
+
+
 def route_applies(route: Route, alert: Alert) -> bool:
     if alert.suppressed and not route.include_suppressed:
         return False
     if alert.finding.activity == "close" and not route.include_closed:
         return False
-    return matches(route.match, alert)
+    return wants_change(route, alert) and matches(route.match, alert)
 
 
-def make_transport(dest: Webhook | Syslog | JsonlFile) -> Transport:
+class Throttles:
+    """Per route: when each key (finding, NHI, detector or the whole route) was last notified."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], float] = {}
+        self.held: dict[str, int] = {}
+
+    @staticmethod
+    def key(throttle: Throttle, alert: Alert) -> str:
+        f = alert.finding
+        return {"finding": f.finding_id, "nhi": f.nhi, "detector": f.detector, "route": ""}[throttle.per]
+
+    def allow(self, route: Route, alert: Alert) -> bool:
+        """False when the route notified the same key less than its window ago (event time)."""
+        if route.throttle is None or route.every_change or alert.verdict.change == "resolved":
+            return True
+        slot = (route.name, self.key(route.throttle, alert))
+        now = alert.time.timestamp()
+        last = self._last.get(slot)
+        if last is not None and 0 <= now - last < route.throttle.window_s:
+            self.held[route.name] = self.held.get(route.name, 0) + 1
+            return False
+        self._last[slot] = now
+        return True
+
+
+def make_transport(dest: AnyDestination) -> Transport:
     if isinstance(dest, Webhook):
-        return WebhookTransport(dest.url, dest.key(), dest.timeout_s, dest.headers)
+        template = UserTemplate.from_file(dest.template, dest.content_type) if dest.template else None
+        return WebhookTransport(dest.url, dest.key(), dest.timeout_s, dest.headers, template)
+    if isinstance(dest, Slack):
+        url = dest.target()
+        return HttpTransport(lambda r: services.slack_request(r, url), dest.timeout_s, secret_url=True)
+    if isinstance(dest, Teams):
+        url = dest.target()
+        return HttpTransport(lambda r: services.teams_request(r, url), dest.timeout_s, secret_url=True)
+    if isinstance(dest, PagerDuty):
+        pd_url, routing_key = dest.url, dest.key()
+        return HttpTransport(lambda r: services.pagerduty_request(r, pd_url, routing_key), dest.timeout_s)
+    if isinstance(dest, Opsgenie):
+        og_url, api_key = dest.url, dest.key()
+        return HttpTransport(lambda r: services.opsgenie_request(r, og_url, api_key), dest.timeout_s)
     if isinstance(dest, Syslog):
         return SyslogTransport(
             dest.host, dest.port, dest.protocol, dest.facility, dest.app_name, dest.timeout_s
@@ -58,6 +127,7 @@ class DeliveryReport:
     unrouted: int
     dead_letters: Path
     destinations: dict[str, WorkerStats]
+    throttled: dict[str, int] = field(default_factory=dict)  # per route: held back by its throttle
 
     @property
     def dead(self) -> int:
@@ -65,6 +135,8 @@ class DeliveryReport:
 
     def lines(self) -> list[str]:
         out = [f"alerts routed {self.routed}, matched no route {self.unrouted}"]
+        for route, n in self.throttled.items():
+            out.append(f"  route {route}: {n} notification(s) held back by its throttle (still in the store)")
         for name, s in self.destinations.items():
             line = f"  {name}: delivered {s.delivered}, retries {s.retries}, dead letters {s.dead}"
             if s.errors:
@@ -79,7 +151,7 @@ class Router:
     def __init__(
         self,
         config: RoutingConfig,
-        transports: Callable[[Webhook | Syslog | JsonlFile], Transport] = make_transport,
+        transports: Callable[[AnyDestination], Transport] = make_transport,
     ) -> None:
         self.config = config
         self.dead = DeadLetters(config.dead_letters)
@@ -89,6 +161,7 @@ class Router:
         }
         self.routed = 0
         self.unrouted = 0
+        self.throttles = Throttles()
 
     @classmethod
     def from_file(cls, path: str | Path) -> tuple[Router, list[str]]:
@@ -99,7 +172,7 @@ class Router:
     def destinations_for(self, alert: Alert) -> list[str]:
         names: dict[str, None] = {}
         for route in self.config.routes:
-            if route_applies(route, alert):
+            if route_applies(route, alert) and self.throttles.allow(route, alert):
                 names.update(dict.fromkeys(route.to))
         return list(names)
 
@@ -122,4 +195,4 @@ class Router:
     def close(self, drain_timeout: float = 30.0) -> DeliveryReport:
         """Deliver what is queued (each destination gets ``drain_timeout``); the rest is dead-lettered."""
         stats = {name: w.close(drain_timeout) for name, w in self.workers.items()}
-        return DeliveryReport(self.routed, self.unrouted, self.dead.path, stats)
+        return DeliveryReport(self.routed, self.unrouted, self.dead.path, stats, dict(self.throttles.held))

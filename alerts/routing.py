@@ -9,6 +9,10 @@
         retry: {attempts: 5, backoff_s: 1, max_backoff_s: 60}
       siem: {type: syslog, host: 10.0.0.5, port: 6514, protocol: tcp}
       archive: {type: jsonl, path: alerts.jsonl}
+      chat: {type: slack, url_env: NHI_SLACK_WEBHOOK}          # or teams
+      pagerduty: {type: pagerduty, routing_key_env: NHI_PD_ROUTING_KEY}
+      opsgenie: {type: opsgenie, api_key_env: NHI_OPSGENIE_KEY}
+      tickets: {type: webhook, url: https://t.example.com/api, secret_env: K, template: ticket.json.j2}
     routes:
       - name: urgent
         match: {min_severity: high}
@@ -19,6 +23,12 @@
       - name: everything
         to: [archive]
         include_suppressed: true
+        every_change: true                      # evidence-only updates too (an archive, a SIEM)
+      - name: on-call
+        match: {min_severity: high}
+        to: [pagerduty]
+        notify_on: [opened, severity-raised, resolved]   # narrower than the policy's default
+        throttle: {window_s: 900, per: nhi}     # at most one page per identity per 15 minutes
 
 Checking is two passes, as in pySigma: the model catches shapes and types, then validators
 each return issues (errors and warnings) about meaning; ``load_routing`` raises one ConfigError
@@ -36,6 +46,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from alerts.policy import Change
 from contract.compliance import detector_names
 from contract.errors import ConfigError
 from contract.records import SEVERITY_RANK
@@ -62,6 +73,10 @@ class _Destination(BaseModel):
     queue_size: int = Field(1000, ge=1)  # alerts waiting for this destination; beyond it: dead letters
 
 
+def _value_or_env(value: str | None, env: str | None) -> str:
+    return value if value is not None else os.environ.get(env or "", "")
+
+
 class Webhook(_Destination):
     type: Literal["webhook"]
     url: str
@@ -69,11 +84,52 @@ class Webhook(_Destination):
     secret_env: str | None = None
     timeout_s: float = Field(10.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
+    template: str | None = None  # a Jinja2 file rendering the body (default: the OCSF record)
+    content_type: str = "application/json"
 
     def key(self) -> bytes:
-        if self.secret is not None:
-            return self.secret.encode()
-        return os.environ.get(self.secret_env or "", "").encode()
+        return _value_or_env(self.secret, self.secret_env).encode()
+
+
+class _ChatWebhook(_Destination):
+    """Slack and Teams: an unsigned POST; the URL is the secret, so url_env is the better choice."""
+
+    url: str | None = None
+    url_env: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+    def target(self) -> str:
+        return _value_or_env(self.url, self.url_env)
+
+
+class Slack(_ChatWebhook):
+    type: Literal["slack"]
+
+
+class Teams(_ChatWebhook):
+    type: Literal["teams"]
+
+
+class PagerDuty(_Destination):
+    type: Literal["pagerduty"]
+    routing_key: str | None = None
+    routing_key_env: str | None = None
+    url: str = "https://events.pagerduty.com/v2/enqueue"  # EU accounts: events.eu.pagerduty.com
+    timeout_s: float = Field(10.0, gt=0)
+
+    def key(self) -> str:
+        return _value_or_env(self.routing_key, self.routing_key_env)
+
+
+class Opsgenie(_Destination):
+    type: Literal["opsgenie"]
+    api_key: str | None = None
+    api_key_env: str | None = None
+    url: str = "https://api.opsgenie.com"  # EU accounts: https://api.eu.opsgenie.com
+    timeout_s: float = Field(10.0, gt=0)
+
+    def key(self) -> str:
+        return _value_or_env(self.api_key, self.api_key_env)
 
 
 class Syslog(_Destination):
@@ -91,7 +147,8 @@ class JsonlFile(_Destination):
     path: str
 
 
-Destination = Annotated[Webhook | Syslog | JsonlFile, Field(discriminator="type")]
+AnyDestination = Webhook | Syslog | JsonlFile | Slack | Teams | PagerDuty | Opsgenie
+Destination = Annotated[AnyDestination, Field(discriminator="type")]
 
 
 class Match(BaseModel):
@@ -104,6 +161,16 @@ class Match(BaseModel):
     namespace: list[str] | None = None  # globs
 
 
+class Throttle(BaseModel):
+    """At most one notification per key within the window (event time); resolutions always pass,
+    so a ticket opened by the first one is closed. Held-back notifications are counted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: float = Field(gt=0)
+    per: Literal["finding", "nhi", "detector", "route"] = "nhi"
+
+
 class Route(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +179,9 @@ class Route(BaseModel):
     to: list[str] = Field(min_length=1)
     include_suppressed: bool = False  # suppressed alerts go only to routes that ask for them
     include_closed: bool = True  # close activities (the cause went away)
+    every_change: bool = False  # also changes the policy does not notify (evidence-only updates)
+    notify_on: list[Change] | None = None  # None: the policy's default (every change but evidence)
+    throttle: Throttle | None = None
 
 
 class RoutingConfig(BaseModel):
@@ -181,25 +251,50 @@ def _known_detectors(cfg: RoutingConfig) -> list[Issue]:
     ]
 
 
+def _one_secret(where: str, field: str, value: str | None, env: str | None, what: str) -> list[Issue]:
+    if (value is None) == (env is None):
+        return [Issue("error", where, f"give exactly one of {field} or {field}_env ({what})")]
+    if env is not None and not os.environ.get(env):
+        return [Issue("error", f"{where}.{field}_env", f"environment variable {env} is not set")]
+    return []
+
+
+def _url_issues(where: str, url: str) -> list[Issue]:
+    if not url.startswith(("http://", "https://")):
+        return [Issue("error", where, f"must be an http:// or https:// URL, got {url!r}")]
+    if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost")):
+        return [Issue("warning", where, "plain http: alerts travel unencrypted")]
+    return []
+
+
 def _webhooks(cfg: RoutingConfig) -> list[Issue]:
     out = []
     for name, d in cfg.destinations.items():
-        if not isinstance(d, Webhook):
-            continue
         where = f"destinations.{name}"
-        if not d.url.startswith(("http://", "https://")):
-            out.append(Issue("error", f"{where}.url", f"must be an http:// or https:// URL, got {d.url!r}"))
-        if (d.secret is None) == (d.secret_env is None):
-            out.append(
-                Issue("error", where, "give exactly one of secret or secret_env (the HMAC-SHA256 key)")
-            )
-        elif d.secret_env is not None and not os.environ.get(d.secret_env):
-            out.append(
-                Issue("error", f"{where}.secret_env", f"environment variable {d.secret_env} is not set")
-            )
-        if d.url.startswith("http://") and not d.url.startswith(("http://127.", "http://localhost")):
-            out.append(Issue("warning", f"{where}.url", "plain http: alerts travel unencrypted"))
+        if isinstance(d, Webhook):
+            out += _url_issues(f"{where}.url", d.url)
+            out += _one_secret(where, "secret", d.secret, d.secret_env, "the HMAC-SHA256 key")
+            if d.template is not None and not Path(d.template).is_file():
+                out.append(Issue("error", f"{where}.template", f"no such file {d.template}"))
+        elif isinstance(d, (Slack, Teams)):
+            out += _one_secret(where, "url", d.url, d.url_env, "the webhook URL, which is its secret")
+            if d.target():
+                out += _url_issues(f"{where}.url", d.target())
+        elif isinstance(d, PagerDuty):
+            out += _one_secret(where, "routing_key", d.routing_key, d.routing_key_env, "the integration key")
+            out += _url_issues(f"{where}.url", d.url)
+        elif isinstance(d, Opsgenie):
+            out += _one_secret(where, "api_key", d.api_key, d.api_key_env, "the API integration key")
+            out += _url_issues(f"{where}.url", d.url)
     return out
+
+
+def _change_filters(cfg: RoutingConfig) -> list[Issue]:
+    return [
+        Issue("warning", f"routes[{i}] ({r.name})", "every_change sends every change; notify_on is ignored")
+        for i, r in enumerate(cfg.routes)
+        if r.every_change and r.notify_on is not None
+    ]
 
 
 def _severity_filters(cfg: RoutingConfig) -> list[Issue]:
@@ -238,6 +333,7 @@ VALIDATORS: tuple[Validator, ...] = (
     _known_detectors,
     _webhooks,
     _severity_filters,
+    _change_filters,
     _writable_paths,
 )
 
@@ -285,7 +381,9 @@ def _anchor(data: Any, base: Path) -> Any:
     dests = out.get("destinations")
     if isinstance(dests, dict):
         out["destinations"] = {
-            name: {**d, "path": fix(d["path"])} if isinstance(d, dict) and "path" in d else d
+            name: {**d, **{k: fix(d[k]) for k in ("path", "template") if k in d}}
+            if isinstance(d, dict)
+            else d
             for name, d in dests.items()
         }
     return out

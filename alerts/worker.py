@@ -24,11 +24,13 @@ _STOP = object()
 
 
 class DeliveryError(TransportError):
-    """One failed delivery. ``retryable`` False (e.g. HTTP 400) dead-letters without retrying."""
+    """One failed delivery. ``retryable`` False (e.g. HTTP 400) dead-letters without retrying;
+    ``retry_after`` is how long the service asked us to wait (HTTP Retry-After), if it said."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Transport(Protocol):
@@ -142,8 +144,12 @@ class DeliveryWorker:
                     self._dead(record, str(exc), attempts)
                     return
                 self.stats.retries += 1
-                # wait() returns early when shutdown gives up on this destination
-                if self._abort.wait(self.retry.delay(attempts)):
+                # wait() returns early when shutdown gives up on this destination; a service's own
+                # Retry-After wins over a shorter backoff (capped, so a bad header can't stall us)
+                delay = self.retry.delay(attempts)
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, self.retry.max_backoff_s))
+                if self._abort.wait(delay):
                     self._dead(record, f"{exc} (then shutdown before the next try)", attempts)
                     return
             except Exception as exc:  # a transport bug must not kill the worker and lose the queue

@@ -17,6 +17,16 @@ class RecordRejected(NhiError):
         self.location = location
 
 
+class RecordSkipped(NhiError):
+    """A valid record that concerns no non-human identity (a person's request that touches no NHI,
+    an AWS service acting for itself). Not a reject: it is counted per source and ``reason``, so
+    coverage stays visible."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ConfigError(NhiError):
     """A setting or config file that can't be used as given."""
 

@@ -85,7 +85,7 @@ class TrustChange:
 class IdentityRow:
     nhi: str
     owner: str | None
-    owner_status: str  # active | departed | none | human
+    owner_status: str  # active | departed | none | human | managed
     status: str  # registered | unregistered | deleted
     purpose: str | None
     first_seen: datetime
@@ -93,6 +93,13 @@ class IdentityRow:
     event_count: int
     trust: int = field(metadata=INT32)
     open_findings: int = field(metadata=INT32)
+    kind: str | None = None  # human | machine | None (no evidence yet)
+    kind_evidence: str | None = None
+    human_use: str | None = None  # OWASP NHI10: the evidence of a person using this machine identity
+    owner_source: str | None = None  # inventory | tag | label | annotation | log | creator
+    managed_by: str | None = None
+    scope: str | None = None
+    scope_inventoried: bool | None = None
 
 
 @dataclass(slots=True)

@@ -41,6 +41,12 @@ class Settings:
     fingerprint_key: str = DEFAULT_FINGERPRINT_KEY
     # collectors: a line (or whole-file JSON document) longer than this is a reject, read in chunks
     max_record_bytes: int = 64 * 1024 * 1024
+    # context-drift, workload credentials: the providers' published IP ranges (comma-separated JSON
+    # files) and the user's own networks (comma-separated CIDRs)
+    provider_ranges: str = ""
+    own_networks: str = ""
+    # context-drift, someone else's seat: another principal's use of the same address this close in time
+    seat_window_s: float = 3600.0
 
     @property
     def max_overhang(self) -> timedelta:
@@ -75,6 +81,9 @@ SETTINGS_DOC: dict[str, str] = {
     "batch_size": "Rows per Arrow batch written to DuckDB.",
     "fingerprint_key": "Key for the keyed hash that replaces secrets found in records. Set your own for any store you keep: commands other than `demo` (and `replay` into a new store) warn while the built-in default is used.",
     "max_record_bytes": "A line, or a whole-file JSON document, longer than this becomes a reject (read in chunks: memory stays bounded).",
+    "provider_ranges": "context-drift: cloud providers' published IP ranges, comma-separated JSON files (AWS ip-ranges.json, Google cloud.json, Azure ServiceTags); also --ip-ranges.",
+    "own_networks": "context-drift: your own networks (office egress, on-premises, cluster CIDRs), comma-separated CIDRs; also --network.",
+    "seat_window_s": "context-drift: a workload credential used from an address another principal used within this many seconds is in someone else's seat.",
 }
 
 
@@ -102,7 +111,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
 
 
 def _check(s: Settings) -> None:
-    for name in ("max_overhang_s", "grace_s", "reorder_window_s", "idle_flush_s", "long_lived_s"):
+    for name in (
+        "max_overhang_s",
+        "grace_s",
+        "reorder_window_s",
+        "idle_flush_s",
+        "long_lived_s",
+        "seat_window_s",
+    ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be >= 0")
     for name in ("learn_events", "evidence_cap", "dedupe_window", "batch_size", "max_record_bytes"):

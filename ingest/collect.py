@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from contract.errors import NhiError, RecordRejected
+from contract.errors import NhiError, RecordRejected, RecordSkipped
 from contract.events import Event
 from contract.rejects import Reject
 from contract.settings import Settings
@@ -16,6 +16,24 @@ from ingest.secrets import quiet, scrub, scrub_string, scrub_text
 from ingest.sources import NOT_JSON, RawRecord
 
 RAW_LIMIT = 65536  # bytes of a rejected record kept in the reject row
+
+
+def origin_of(location: str) -> str:
+    """The input a record came from: its location without the line or item number
+    (``audit.log:12`` -> ``audit.log``, ``trail.json#3`` -> ``trail.json``)."""
+    head = location
+    while head and head[-1].isdigit():
+        head = head.rstrip("0123456789")
+        if head[-1:] in (":", "#"):
+            head = head[:-1]
+        else:
+            return location
+    return head or location
+
+
+def no_events_reason(source: str) -> str:
+    """Why a record that parsed into no events was skipped, when its parser gave no reason."""
+    return f"{source}: nothing about a non-human identity in this record"
 
 
 def resolve_format(name: str) -> Format | None:
@@ -39,6 +57,9 @@ class Collector:
         self.records = 0
         self.events = 0
         self.rejects = 0
+        # (origin, source, reason) -> records that concern no NHI: not rejects, but counted for
+        # coverage, per input (the file they came from, stdin...)
+        self.skipped: dict[tuple[str, str, str], int] = {}
         self._last_auto: Format | None = None
         # One context for every record: parsers don't need the location (rejects carry it), and
         # building a context per record is measurable on the hot path.
@@ -73,10 +94,23 @@ class Collector:
             else:
                 value = rec.text
             events = fmt.parse(value, self._ctx)
+        except RecordSkipped as skip:
+            self._skip(rec, name, skip.reason)
+            return []
         except Exception as exc:
             return self._failed(rec, exc, name)
+        if not events:
+            self._skip(rec, name, no_events_reason(name))
         self.events += len(events)
         return guard_events(events, self.settings.fingerprint_key)
+
+    def _skip(self, rec: RawRecord, source: str, reason: str) -> None:
+        key = (origin_of(rec.location), source, reason)
+        self.skipped[key] = self.skipped.get(key, 0) + 1
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
     def _failed(self, rec: RawRecord, exc: Exception, source: str) -> Reject:
         if isinstance(exc, RecordRejected):
@@ -125,8 +159,14 @@ class Collector:
                     continue
             try:
                 events = parse(value, ctx)
+            except RecordSkipped as skip:
+                self._skip(rec, name, skip.reason)
+                continue
             except Exception as exc:
                 yield self._failed(rec, exc, name)
+                continue
+            if not events:
+                self._skip(rec, name, no_events_reason(name))
                 continue
             self.events += len(events)
             yield from guard_events(events, key)

@@ -10,6 +10,7 @@ from contract.errors import NhiError
 from nhi import (
     cmd_alerts,
     cmd_demo,
+    cmd_explain,
     cmd_export,
     cmd_ingest,
     cmd_inventory,
@@ -39,6 +40,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     # SOC and audit
     "alerts": cmd_alerts.add_parser,
     "suppress": cmd_suppress.add_parser,
+    "explain": cmd_explain.add_parser,
     "export": cmd_export.add_parser,
     "verify": cmd_verify.add_parser,
 }

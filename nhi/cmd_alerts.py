@@ -27,17 +27,29 @@ HELP = "Print (or deliver) findings as OCSF 1.8 Detection Finding alerts, from t
 DESCRIPTION = f"""\
 Every finding change (create / update / close) is one OCSF Detection Finding record (class_uid
 2004); the alert uid is the finding id, so a finding is one alert that is updated and closed, not
-repeated. Each record carries its detector's OWASP NHI Top 10, NIST CSF 2.0 and SP 800-207
-controls. Suppressions recorded in the store (nhi suppress add: who, when, why, until when) mark
-their finding's alerts as suppressed (status_id 3) with the suppression and its reason; a rules
-file (--suppressions or ${ENV}) previews the same on matching alerts. Reading alerts never writes
-to the store: only nhi suppress records a suppression. Suppressed alerts are never dropped.
+repeated. Each record carries its runbook (what it means, what to do, references) and its
+detector's OWASP NHI Top 10, NIST CSF 2.0 and SP 800-207 controls.
+
+The notification policy decides what people see: a finding that opens, whose severity rises, or
+whose status changes (resolved, suppressed, reopened). Updates that only add evidence are in the
+store and on the findings topic, not printed or routed (--every-change prints them; a route can
+ask for them with every_change: true). is_alert in each record is that decision.
+
+--route CONFIG delivers to Slack, Microsoft Teams, PagerDuty (Events v2), Opsgenie, webhooks
+(HMAC-signed; a Jinja2 template shapes the body for any other service), syslog and JSONL files,
+with retries, backoff, dead letters and per-route throttles (docs/alerts.md has the config).
+
+Suppressions recorded in the store (nhi suppress add: who, when, why, until when) mark their
+finding's alerts as suppressed (status_id 3) with the suppression and its reason; a rules file
+(--suppressions or ${ENV}) previews the same on matching alerts. Reading alerts never writes to
+the store: only nhi suppress records a suppression. Suppressed alerts are never dropped.
 
 examples:
   nhi alerts --db evidence.duckdb                         (OCSF JSON, one record per line)
   nhi alerts --format text --since 24h
   nhi alerts --follow --suppressions suppressions.yaml    (poll for new changes as they land)
   nhi alerts --route routes.yaml --since 7d               (deliver stored alerts to the routes)
+  nhi alerts --every-change --format text                 (every change, evidence-only updates too)
   nhi alerts --bootstrap localhost:9092 --route routes.yaml   (consume the findings topic)
 
 exit status: 0 when every alert was printed or delivered, 1 if any went to the dead letters."""
@@ -57,6 +69,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--interval", type=float, default=2.0, metavar="S", help="--follow poll interval (default 2s)"
+    )
+    p.add_argument(
+        "--every-change",
+        action="store_true",
+        help="print every finding change, including updates that only add evidence (not notified)",
     )
     p.add_argument(
         "--suppressions",
@@ -98,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         for w in warnings:
             console.err.print(f"nhi alerts: {args.route}: {w}", markup=False)
     emit = None if (router is not None and args.quiet) else emitter(args.format)
-    live = LiveAlerts(AlertMaker(suppressor), router, emit)
+    maker = AlertMaker(suppressor)
+    live = LiveAlerts(maker, router, emit, every_change=args.every_change)
     try:
         if args.bootstrap:
             _from_kafka(args, live)
@@ -106,11 +124,21 @@ def run(args: argparse.Namespace) -> int:
             _from_store(args, live, suppressor)
     finally:
         report = live.close(args.drain)
+        _policy_summary(live, args.every_change)
     return _summarise(report)
 
 
+def _policy_summary(live: LiveAlerts, every_change: bool) -> None:
+    counts = {c: n for c, n in live.maker.policy.counts.items() if n}
+    if not counts:
+        return
+    parts = ", ".join(f"{c} {n}" for c, n in counts.items())
+    hidden = "" if every_change else " (evidence-only updates are not notified; --every-change prints them)"
+    console.err.print(f"nhi alerts: {live.count} finding changes: {parts}{hidden}", markup=False)
+
+
 def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppressor) -> None:
-    feed = StoreFeed(args.db, suppressor, since=parse_when(args.since))
+    feed = StoreFeed(args.db, suppressor, since=parse_when(args.since), policy=live.maker.policy)
     warned = False
     while True:
         try:

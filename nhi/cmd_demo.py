@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         org = generate(seed=args.seed, identities=args.identities)
     except ValueError as exc:  # e.g. too few identities to seed every incident kind
         raise NhiError(f"nhi demo: {exc}") from None
+    # The organisation's own networks, unless the user gave theirs: what "outside" means in it.
+    if not settings.own_networks:
+        settings = settings.with_overrides(own_networks=org.networks)
     out.print(
         f"[bold]nhi demo[/]: {len(org.records):,} events from {org.summary.get('identities', args.identities)} "
         f"NHIs over a simulated day (seed {args.seed}); {len(org.truth)} seeded incidents, "

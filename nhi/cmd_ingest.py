@@ -134,5 +134,6 @@ def print_counts(stats: IngestStats, topics: Topics) -> None:
     # stderr: stdout stays free for whatever a pipeline around `nhi ingest` wants to use it for.
     console.err.print(
         f"records {stats.records}  events {stats.events} -> {topics.events}  rejects {stats.rejects} -> "
-        f"{topics.dlq}  acknowledged {stats.sent}  in {stats.seconds:.1f}s"
+        f"{topics.dlq}  skipped {stats.skipped} (about no NHI) -> {topics.stats}  acknowledged {stats.sent}  "
+        f"in {stats.seconds:.1f}s"
     )

@@ -14,6 +14,7 @@ from nhi.common import (
     EXIT_REJECTS,
     add_db_argument,
     add_format_arguments,
+    add_network_arguments,
     discard_if_unused,
     open_store,
     parse_options,
@@ -48,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_db_argument(p)
     add_format_arguments(p)
+    add_network_arguments(p)
     p.add_argument("--strict", action="store_true", help="exit 1 if any record was rejected (after storing)")
     p.add_argument("--quiet", "-q", action="store_true", help="don't print alerts as they fire")
     p.add_argument(
@@ -80,12 +82,32 @@ def run(args: argparse.Namespace) -> int:
         for item in args.inputs:
             # one file at a time: its evidence is committed before the next is read
             pipeline.feed(collector.run(read_inputs([item], settings.max_record_bytes)))
-            pipeline.checkpoint()
-        stats = pipeline.finish()
+            pipeline.checkpoint(collector.skipped)
+        stats = pipeline.finish(collector.skipped)
+        unowned, uncovered, scopes = store.rows(UNOWNED_SQL)[0]
     print_counts(collector, stats, str(args.db))
+    print_owners(int(unowned), int(uncovered), int(scopes), str(args.db))
     for line in hook.report_lines():
         console.err.print(line, markup=False)
     return EXIT_REJECTS if args.strict and stats.rejects else EXIT_OK
+
+
+# Machine identities with no known owner, and how many of those no inventory covers (no finding).
+UNOWNED_SQL = """
+SELECT count(*), count(*) FILTER (WHERE NOT coalesce(scope_inventoried, false)), count(DISTINCT scope)
+FROM identities
+WHERE owner IS NULL AND managed_by IS NULL AND kind IS DISTINCT FROM 'human' AND status <> 'deleted'
+"""
+
+
+def print_owners(unowned: int, uncovered: int, scopes: int, db: str) -> None:
+    if not unowned:
+        return
+    console.out.print(
+        f"{unowned} identities have no known owner ({uncovered} where no inventory covers their scope, "
+        f"in {scopes} scope(s)): {console.command()} query --db {db} --named unowned-identities",
+        markup=False,
+    )
 
 
 def print_counts(collector: Collector, stats: RunStats, db: str) -> None:
@@ -93,8 +115,8 @@ def print_counts(collector: Collector, stats: RunStats, db: str) -> None:
     c.print(
         f"records {collector.records}  events {stats.events} (stored {stats.new_events}, already stored "
         f"or repeated {stats.duplicates})  findings {stats.findings_opened} opened / {stats.finding_changes} changes  "
-        f"trust changes {stats.trust_changes}  rejects {stats.rejects}  late {stats.late_events}  "
-        f"in {stats.seconds:.1f}s -> {db}"
+        f"trust changes {stats.trust_changes}  rejects {stats.rejects}  skipped {collector.skipped_total}  "
+        f"late {stats.late_events}  in {stats.seconds:.1f}s -> {db}"
     )
     if stats.rejects:
         c.print(

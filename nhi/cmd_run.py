@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import os
 
-from contract.settings import load_settings
 from nhi import console
 from nhi.cmd_sink import query_port
 from nhi.cmd_worker import add_worker_arguments, configure_logging, install_stop, print_stats
-from nhi.common import add_db_argument, warn_default_key
+from nhi.common import add_db_argument, settings_from, warn_default_key
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
@@ -55,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     port = query_port(args.query_port)
-    settings = load_settings()
+    settings = settings_from(args)
     warn_default_key(settings, "run")
     bootstrap = bootstrap_from(args.bootstrap)
     topics = topics_from(args)

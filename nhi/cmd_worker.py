@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 
-from contract.settings import load_settings
 from nhi import console
+from nhi.common import add_network_arguments, settings_from
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.worker import run_worker
 from streams.worker_stats import WorkerStats, default_app_id
@@ -52,6 +52,7 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> None:
         help="consumer group and changelog topic prefix (default: $NHI_WORKER_APP_ID or <topic prefix>worker)",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="log faust and Kafka client messages")
+    add_network_arguments(p)
 
 
 def configure_logging(verbose: bool) -> None:
@@ -70,7 +71,7 @@ def install_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
-    settings = load_settings()
+    settings = settings_from(args)
     bootstrap = bootstrap_from(args.bootstrap)
     topics = topics_from(args)
     app_id = args.app_id or default_app_id(topics)

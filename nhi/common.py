@@ -12,6 +12,7 @@ from pathlib import Path
 from contract.errors import ConfigError
 from contract.settings import DEFAULT_FINGERPRINT_KEY, Settings, load_settings
 from ingest.formats import format_names
+from ingest.networks import network_map
 from store.store import Store
 
 DEFAULT_DB = "./nhi-evidence.duckdb"
@@ -33,7 +34,36 @@ def add_db_argument(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(db=getattr(args, "db", None))
+    """Settings from NHI_* variables and this command's options; the networks files are read here,
+    so a missing or malformed one stops the command before it reads anything."""
+    overrides: dict[str, object] = {"db": getattr(args, "db", None)}
+    ranges, networks = getattr(args, "ip_ranges", None), getattr(args, "network", None)
+    if ranges:
+        overrides["provider_ranges"] = ",".join(ranges)
+    if networks:
+        overrides["own_networks"] = ",".join(networks)
+    settings = load_settings(None, **overrides)
+    network_map(settings)  # loaded once, at the edge; the engine reads the cached map
+    return settings
+
+
+def add_network_arguments(p: argparse.ArgumentParser) -> None:
+    """Where addresses belong, for context-drift's workload credential signals."""
+    p.add_argument(
+        "--ip-ranges",
+        action="append",
+        metavar="FILE",
+        help="a cloud provider's published IP ranges (AWS ip-ranges.json, Google cloud.json, Azure "
+        "ServiceTags JSON; repeatable; default: $NHI_PROVIDER_RANGES). Workload credentials used "
+        "from outside these and --network are findings. Nothing is downloaded at run time.",
+    )
+    p.add_argument(
+        "--network",
+        action="append",
+        metavar="CIDR",
+        help="one of your own networks: office egress, on-premises, cluster CIDRs (repeatable; "
+        "default: $NHI_OWN_NETWORKS)",
+    )
 
 
 def open_store(path: str, read_only: bool = False) -> Store:

@@ -13,10 +13,19 @@ from contract.records import Finding
 from store.store import Store
 
 # first_seen comes from the findings table: a change row carries only its own (event) time.
+# prev_severity / prev_status: the same finding's change before this one, so the notification
+# policy can tell an escalation or a reopening from new evidence even when reading starts mid-history.
 CHANGES_SQL = """
+WITH h AS (
+    SELECT *, lag(severity) OVER w AS prev_severity, lag(status) OVER w AS prev_status
+    FROM finding_history
+    WHERE finding_id IN (SELECT finding_id FROM finding_history WHERE seq > $after)
+    WINDOW w AS (PARTITION BY finding_id ORDER BY seq)
+)
 SELECT h.seq, h.history_id, h.finding_id, h.activity, h.status, h.severity, h.detector, h.nhi, h.credential,
-       h.task, h.time, h.reason, h.summary, h.evidence, h.details, coalesce(f.first_seen, h.time) AS first_seen
-FROM finding_history AS h
+       h.task, h.time, h.reason, h.summary, h.evidence, h.details, coalesce(f.first_seen, h.time) AS first_seen,
+       h.prev_severity, h.prev_status
+FROM h
 LEFT JOIN findings AS f USING (finding_id)
 WHERE h.seq > $after
   AND ($since IS NULL OR h.time >= $since)
@@ -42,6 +51,7 @@ class StoredChange:
     seq: int
     history_id: str
     finding: Finding
+    previous: tuple[str, str] | None = None  # (severity, status) of the finding's change before
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ def _finding(r: Sequence[Any]) -> Finding:
         ev,
         details,
         first,
-    ) = r
+    ) = r[:16]
     return Finding(
         finding_id=fid,
         detector=detector,
@@ -101,7 +111,10 @@ def finding_changes(
 ) -> list[StoredChange]:
     """Changes with seq > ``after_seq`` (and event time in [since, until)), in chain order."""
     rows = store.rows(CHANGES_SQL, {"after": after_seq, "since": since, "until": until, "limit": limit})
-    return [StoredChange(int(r[0]), str(r[1]), _finding(r)) for r in rows]
+    return [
+        StoredChange(int(r[0]), str(r[1]), _finding(r), None if r[16] is None else (str(r[16]), str(r[17])))
+        for r in rows
+    ]
 
 
 def identities(store: Store, nhis: Iterable[str]) -> dict[str, StoredIdentity]:

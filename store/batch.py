@@ -15,6 +15,7 @@ from contract.rejects import Reject
 
 # (consumer group, topic, partition) -> next offset to consume
 OffsetKey = tuple[str, str, int]
+SkipKey = tuple[str, str, str]
 
 
 def _now() -> datetime:
@@ -32,6 +33,8 @@ class Batch:
     # None = leave the stored value alone (not "erase it")
     engine_state: dict[str, bytes] | None = None
     offsets: dict[OffsetKey, int] | None = None
+    # (origin, source, reason) -> records that concern no NHI, as counted for that whole input
+    skipped: dict[SkipKey, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -42,4 +45,5 @@ class Batch:
             or self.snapshots
             or self.engine_state
             or self.offsets
+            or self.skipped
         )

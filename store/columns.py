@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from contract.changes import change_time, content_hash, history_id
 from contract.events import CONTEXT_FIELDS, Event
+from contract.identity import ALIASES
 from contract.records import CredentialRow, Finding, IdentityRow, TaskRow, TrustChange
 from contract.rejects import Reject
 from store.schema import STR, TS, event_scalars, rows_table
@@ -52,6 +53,42 @@ def events_table(events: Sequence[Event]) -> pa.Table:
     context = pa.array([e.context.__dict__ for e in events], CONTEXT)
     attrs = pa.array([_json(e.attrs) if e.attrs else None for e in events], STR)
     return table.append_column("context", context).append_column("attrs", attrs)
+
+
+def aliases_table(events: Sequence[Event]) -> pa.Table:
+    """The other names of identities that events carry (``attrs.aliases``), first sighting first."""
+    rows: dict[str, tuple[str, str, str, object]] = {}
+    for e in events:
+        attrs = e.attrs
+        if not attrs or not e.nhi:
+            continue
+        names = attrs.get(ALIASES)
+        if not isinstance(names, list):
+            continue
+        for alias in names:
+            if isinstance(alias, str) and alias and alias != e.nhi and alias not in rows:
+                rows[alias] = (e.nhi, e.source, e.id, e.time)
+    return pa.table(
+        {
+            "alias": pa.array(list(rows), STR),
+            "nhi": pa.array([r[0] for r in rows.values()], STR),
+            "source": pa.array([r[1] for r in rows.values()], STR),
+            "evidence": pa.array([r[2] for r in rows.values()], STR),
+            "first_seen": pa.array([r[3] for r in rows.values()], TS),
+        }
+    )
+
+
+def skipped_table(skipped: dict[tuple[str, str, str], int]) -> pa.Table:
+    keys = list(skipped)
+    return pa.table(
+        {
+            "origin": pa.array([k[0] for k in keys], STR),
+            "source": pa.array([k[1] for k in keys], STR),
+            "reason": pa.array([k[2] for k in keys], STR),
+            "records": pa.array(list(skipped.values()), pa.int64()),
+        }
+    )
 
 
 def reject_id(r: Reject) -> str:

@@ -34,6 +34,8 @@ TABLES = (
     "chain_heads",
     "alert_suppressions",
     "suppressions",
+    "identity_aliases",
+    "skipped",
     "schema_migrations",
 )
 

@@ -58,7 +58,16 @@ ON CONFLICT (nhi) DO UPDATE SET
     owner = excluded.owner, owner_status = excluded.owner_status, status = excluded.status,
     purpose = excluded.purpose, first_seen = least(identities.first_seen, excluded.first_seen),
     last_seen = excluded.last_seen, event_count = excluded.event_count, trust = excluded.trust,
-    open_findings = excluded.open_findings
+    open_findings = excluded.open_findings, kind = excluded.kind, kind_evidence = excluded.kind_evidence,
+    human_use = excluded.human_use, owner_source = excluded.owner_source, managed_by = excluded.managed_by,
+    scope = excluded.scope, scope_inventoried = excluded.scope_inventoried
+"""
+
+_ALIASES = "INSERT INTO identity_aliases BY NAME SELECT * FROM _b_aliases ON CONFLICT DO NOTHING"
+# Per input: a re-run of the same file sets the same counts.
+_SKIPPED = """
+INSERT INTO skipped BY NAME SELECT *, $now::TIMESTAMPTZ AS updated_at FROM _b_skipped
+ON CONFLICT (origin, source, reason) DO UPDATE SET records = excluded.records, updated_at = excluded.updated_at
 """
 
 _CREDENTIALS = "INSERT OR REPLACE INTO credentials BY NAME SELECT * FROM _b_credentials"
@@ -108,8 +117,13 @@ def plan_batch(batch: Batch) -> list[Step]:
     if batch.events:
         params: dict[str, object] = {"ingested_at": batch.ingested_at}
         steps.append(Step("_b_events", C.events_table(batch.events), _EVENTS, params, "events"))
+        aliases = C.aliases_table(batch.events)
+        if len(aliases):
+            steps.append(Step("_b_aliases", aliases, _ALIASES, {}))
     if batch.rejects:
         steps.append(Step("_b_rejects", C.rejects_table(batch.rejects), _REJECTS, {}, "rejects"))
+    if batch.skipped:
+        steps.append(Step("_b_skipped", C.skipped_table(batch.skipped), _SKIPPED, now))
     if batch.findings:
         changes = C.findings_table(batch.findings)
         latest = C.last_per_key(changes, [f.finding_id for f in batch.findings])

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from contract.errors import StoreError
 from contract.events import Event
 from contract.records import Finding
 from contract.rejects import Reject
@@ -47,6 +48,17 @@ def relaxed_gc() -> Iterator[None]:
 
 
 _US = timedelta(microseconds=1)
+
+
+def _saved_state(blob: bytes, store: Store | None) -> EngineState:
+    try:
+        return EngineState.loads(blob)
+    except ValueError as exc:
+        where = store.path if store is not None else "the store"
+        raise StoreError(
+            f"{where}: the saved engine state was written by another version of nhi-evidence ({exc}); "
+            "replay your logs into a new store"
+        ) from None
 
 
 @dataclass(slots=True)
@@ -80,7 +92,7 @@ class EmbeddedPipeline:
         self.settings = settings
         self.store = store
         blob = store.load_engine_state(STATE_NAME) if store is not None else None
-        state = EngineState.loads(blob) if blob else None
+        state = _saved_state(blob, store) if blob else None
         self.engine = Engine(settings, state)
         # Stored events ingested after this were not judged by the saved state (see the module
         # doc); None: no saved state, so events in the store came from elsewhere (the Kafka sink).
@@ -96,6 +108,7 @@ class EmbeddedPipeline:
         self.stats = RunStats()
         self._events: list[Event] = []
         self._rejects: list[Reject] = []
+        self._skipped: dict[tuple[str, str, str], int] = {}
         self._started = time.perf_counter()
 
     def feed(self, items: Iterable[Event | Reject]) -> None:
@@ -114,11 +127,16 @@ class EmbeddedPipeline:
                 if len(self._rejects) >= size:
                     self._flush_chunk(final=False)
 
-    def checkpoint(self) -> None:
-        """Make everything fed so far durable, with the engine state: the end of an input file."""
+    def checkpoint(self, skipped: dict[tuple[str, str, str], int] | None = None) -> None:
+        """Make everything fed so far durable, with the engine state and ``skipped`` (the counts so
+        far, which the store upserts): the end of an input file."""
+        self._skipped = dict(skipped or {})
         self._flush_chunk(final=False, save=True)
 
-    def finish(self) -> RunStats:
+    def finish(self, skipped: dict[tuple[str, str, str], int] | None = None) -> RunStats:
+        """End of input: judge what is held for ordering and store it with the engine's state, and
+        ``skipped`` (records about no NHI, per input, source and reason) with it."""
+        self._skipped = dict(skipped or {})
         self._flush_chunk(final=True)
         self.stats.late_events = self.engine.buffer.late
         self.stats.seconds = time.perf_counter() - self._started
@@ -151,6 +169,7 @@ class EmbeddedPipeline:
                 trust=out.trust,
                 snapshots=self.engine.drain_snapshots(),
                 engine_state={STATE_NAME: state.dumps()} if save else None,
+                skipped=self._skipped if save else {},
             )
             if batch:
                 written = self.store.write(batch)

@@ -17,10 +17,12 @@ from contract.records import CredentialRow, Finding, IdentityRow, Snapshots, Tas
 from contract.settings import Settings
 from streams.correlate import step
 from streams.reorder import ReorderBuffer
-from streams.resolver import KeyState, Resolver
+from streams.resolver import KeyState, Resolver, scope_key
 from streams.state import CredentialState, NhiState, TaskState
 
-STATE_FORMAT = 2  # 2: the reorder buffer and the checkpoint time are saved too
+# 2: identity kind, owner source, scope and seat observations (see streams/stages.py).
+# 3: the reorder buffer and the checkpoint time are saved too.
+STATE_FORMAT = 3
 
 
 @dataclass(slots=True)
@@ -51,9 +53,9 @@ class EngineState:
     @staticmethod
     def loads(blob: bytes) -> EngineState:
         version, state = pickle.loads(blob)
-        if version not in (1, STATE_FORMAT) or not isinstance(state, EngineState):
+        if version not in (2, STATE_FORMAT) or not isinstance(state, EngineState):
             raise ValueError(f"engine state format {version} is not {STATE_FORMAT}")
-        if version == 1:  # saved before the buffer and the checkpoint time were part of it
+        if version == 2:  # saved before the buffer and the checkpoint time were part of it
             state.buffer = None
             state.saved_at = None
         return state
@@ -128,7 +130,10 @@ class Engine:
         snaps = Snapshots()
         nhis = self.state.nhis
         for nhi in self._dirty:
-            snaps.identities.append(identity_row(nhis[nhi]))
+            st = nhis[nhi]
+            if st.first_seen is None:
+                continue  # only observations of others so far, no event of its own: no row yet
+            snaps.identities.append(identity_row(st))
         for nhi, cred in self._dirty_creds:
             cs = nhis[nhi].credentials.get(cred)
             if cs is not None:
@@ -148,9 +153,11 @@ def identity_row(st: NhiState) -> IdentityRow:
     if st.human:
         owner_status = "human"
     elif st.owner is None:
-        owner_status = "none"
+        owner_status = "managed" if st.managed_by is not None else "none"
     else:
         owner_status = "departed" if st.owner_departed else "active"
+    evidence = st.kind_evidence.get(st.kind) if st.kind else None
+    human_use = st.human_use
     status = "deleted" if st.deleted else ("registered" if st.registered else "unregistered")
     return IdentityRow(
         nhi=st.nhi,
@@ -163,6 +170,13 @@ def identity_row(st: NhiState) -> IdentityRow:
         event_count=st.event_count,
         trust=st.trust if st.trust is not None else 100,
         open_findings=sum(1 for f in st.findings.values() if f.status == "open"),
+        kind=st.kind,
+        kind_evidence=evidence[0] if evidence else None,
+        human_use=human_use[0] if human_use else None,
+        owner_source=st.owner_source if st.owner is not None else None,
+        managed_by=st.managed_by,
+        scope=scope_key(st.nhi)[len("scope:") :],
+        scope_inventoried=st.scope_inventoried,
     )
 
 

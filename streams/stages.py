@@ -37,7 +37,8 @@ from streams.resolver import KeyState, index_keys, on_index, on_routed, routing_
 from transport.codec import decode_event, encode_event
 from transport.topics import Topics
 
-STATE_FORMAT = 1
+# 2: identity kind, owner source, scope and seat observations in NhiState; KeyState with a latch.
+STATE_FORMAT = 2
 # (key, NHI) index ops sent recently; repeats are skipped (a re-sent op would be a no-op anyway)
 INDEX_MEMORY = 100_000
 
@@ -191,6 +192,7 @@ class ResolveStage:
             else:
                 value = encode_event(event)
                 exclude = op.get("exclude")
-                out.extend(Send(by_identity, n.encode(), value) for n in on_routed(ks, event) if n != exclude)
+                targets = on_routed(ks, event, key)
+                out.extend(Send(by_identity, n.encode(), value) for n in targets if n != exclude)
             changed[key] = ks
         return out, changed

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from contract.identity import scope_of
 from contract.records import Factor, TrustChange
 from contract.settings import Settings
 from streams.state import NhiState
 
 SEVERITY_DELTA = {"high": -20, "medium": -10, "low": -5}
+DELETED_DELTA, DEPARTED_DELTA, NO_OWNER_DELTA, CREATOR_DELTA = -30, -25, -15, -5
+HUMAN_USE_DELTA = -10  # OWASP NHI10: a person using a machine identity
 FINDINGS_FLOOR = -60
 DRIFT_DELTA, DRIFT_FLOOR = -5, -15
 
@@ -22,17 +25,12 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...
     """The factors at ``now``, and the next instant at which they change by themselves (an expiry)."""
     out: list[Factor] = []
     next_expiry: datetime | None = None
-    ev = (st.owner_event,) if st.owner_event else ()
-    if st.human:
-        out.append(Factor("owner", 0, "a person, not a machine identity"))
-    elif st.deleted:
-        out.append(Factor("owner", -30, "identity deleted but still active", ev))
-    elif st.owner is not None and st.owner_departed:
-        out.append(Factor("owner", -25, f"owner {st.owner} has departed", ev))
-    elif st.owner is None:
-        out.append(Factor("owner", -15, "no registered owner" if st.registered else "never registered"))
-    else:
-        out.append(Factor("owner", 0, f"owner {st.owner} is active", ev))
+    out.append(owner_factor(st))
+    if st.human_use is not None:
+        evidence, event_id = st.human_use
+        out.append(
+            Factor("human_use", HUMAN_USE_DELTA, f"a machine identity a person used: {evidence}", (event_id,))
+        )
 
     live = st.live
     expired = [k for k, c in live.items() if c.expires_at is not None and c.expires_at <= now]
@@ -105,6 +103,38 @@ def factors(st: NhiState, s: Settings, now: datetime) -> tuple[tuple[Factor, ...
             )
         )
     return tuple(out), next_expiry
+
+
+def owner_factor(st: NhiState) -> Factor:
+    """Who is accountable, and how sure we are of it."""
+    ev = (st.owner_event,) if st.owner_event else ()
+    if st.human:
+        evidence, event_id = st.kind_evidence.get("human", ("", ""))
+        return Factor(
+            "owner", 0, f"a person, not a machine identity ({evidence})", (event_id,) if event_id else ()
+        )
+    if st.deleted:
+        return Factor("owner", DELETED_DELTA, "identity deleted but still active", ev)
+    if st.owner is not None and st.owner_departed:
+        return Factor("owner", DEPARTED_DELTA, f"owner {st.owner} has departed", ev)
+    if st.managed_by is not None and st.owner is None:
+        return Factor("owner", 0, f"managed by its provider ({st.managed_by})")
+    if st.owner is None:
+        if st.registered:
+            return Factor("owner", NO_OWNER_DELTA, "registered without an owner")
+        scope = scope_of(st.nhi)
+        if st.scope_inventoried:
+            shadow = f"never registered though an inventory covers {scope} (a shadow NHI)"
+            return Factor("owner", NO_OWNER_DELTA, shadow, (st.scope_event,) if st.scope_event else ())
+        return Factor("owner", NO_OWNER_DELTA, f"no known owner (no inventory covers {scope})")
+    if st.owner_source == "creator":
+        return Factor(
+            "owner",
+            CREATOR_DELTA,
+            f"owned by its creator {st.owner} (no inventory or tag names an owner)",
+            ev,
+        )
+    return Factor("owner", 0, f"owner {st.owner} is active", ev)
 
 
 def score_of(fs: tuple[Factor, ...]) -> int:

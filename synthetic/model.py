@@ -38,6 +38,9 @@ class SyntheticOrg:
     truth: list[Expected]
     benign: list[Benign]
     summary: dict[str, int]
+    # The organisation's own networks (CIDRs): runs pass them as NHI_OWN_NETWORKS so workload
+    # credentials used outside every network are judged.
+    networks: str = ""
 
 
 @dataclass(frozen=True, slots=True)

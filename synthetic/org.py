@@ -10,6 +10,7 @@ from synthetic.model import DETECTORS, SyntheticOrg
 from synthetic.names import NamePool
 from synthetic.sim import HOUR, MAX_LATE, Actor, Sim
 from synthetic.stories import INCIDENTS, KINDS, LOOK_ALIKES, normal
+from synthetic.workloads import OWN_NETWORKS
 from synthetic.world import World
 
 DEFAULT_START = datetime(2026, 5, 4, tzinfo=UTC)
@@ -103,4 +104,4 @@ def _generate(
     truth_by = Counter(e.detector for e in world.truth)
     summary.update({f"truth.{d}": truth_by[d] for d in DETECTORS})
     summary.update({f"events.{t}": n for t, n in sorted(Counter(r["type"] for r in records).items())})
-    return SyntheticOrg(records, world.truth, world.benign, summary)
+    return SyntheticOrg(records, world.truth, world.benign, summary, OWN_NETWORKS)

@@ -162,9 +162,21 @@ class Sim:
         fields["type"] = etype
         self._events.append((t, TYPE_ORDER[etype], len(self._events), fields))
 
-    def issue(self, nhi: str, t: int, spec: CredSpec, ctx: Ctx, task: str | None, ttl: int | None) -> Cred:
+    def issue(
+        self,
+        nhi: str,
+        t: int,
+        spec: CredSpec,
+        ctx: Ctx,
+        task: str | None,
+        ttl: int | None,
+        *,
+        attrs: dict[str, Any] | None = None,
+    ) -> Cred:
         c = Cred(self.cred_id(spec.prefix), nhi, task, t, None if ttl is None else t + ttl, ctx)
         f: dict[str, Any] = {"nhi": nhi, "credential": c.id, "method": spec.method, "attested": spec.attested}
+        if attrs:
+            f["attrs"] = dict(attrs)
         if task is not None:
             f["task"] = task
             self.tasks[task].creds.append(c)
@@ -176,9 +188,18 @@ class Sim:
         return c
 
     def use(
-        self, c: Cred, t: int, action: Action, ctx: Ctx | None = None, outcome: str | None = None
+        self,
+        c: Cred,
+        t: int,
+        action: Action,
+        ctx: Ctx | None = None,
+        outcome: str | None = None,
+        *,
+        attrs: dict[str, Any] | None = None,
     ) -> None:
         f: dict[str, Any] = {"nhi": c.nhi, "credential": c.id}
+        if attrs:
+            f["attrs"] = dict(attrs)
         if c.task is not None:
             f["task"] = c.task  # a bound credential names its task on use, as the engine expects
         f["action"], f["resource"] = action

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synthetic import agents, aws, ci, k8s, spiffe, vault
+from synthetic import agents, aws, ci, k8s, spiffe, vault, workloads
 from synthetic.model import UNOWNED_ACTOR
 from synthetic.names import NamePool
 from synthetic.sim import MIN, Actor, Sim
@@ -57,7 +57,7 @@ def _use_after(w: World, a: Actor, lo: int, hi: int) -> None:
 def never_registered(w: World, a: Actor) -> None:
     sim = w.sim
     KINDS[a.kind].life(sim, a, sim.rng.randint(1 * MIN, 20 * MIN), sim.horizon)
-    w.expect(UNOWNED_ACTOR, a, "no-owner", "acts all day but was never registered in the inventory")
+    w.expect(UNOWNED_ACTOR, a, "never-registered", "acts all day but was never registered in the inventory")
 
 
 def registered_without_owner(w: World, a: Actor) -> None:
@@ -177,6 +177,11 @@ INCIDENTS: tuple[Story, ...] = (
     Story("vault", vault.token_used_from_other_node),
     Story("spiffe", spiffe.svid_from_other_node),
     Story("agent", agents.static_key_from_unknown_ip),
+    # context-drift, workload credentials used outside their workload
+    Story("aws", workloads.stolen_into_operators_seat),
+    Story("aws", workloads.stolen_outside_networks),
+    Story("aws", workloads.stolen_to_another_platform),
+    Story("aws", workloads.stolen_to_another_instance),
     # context-drift, identity level
     Story("aws", aws.used_in_new_region),
     Story("aws", aws.used_in_new_region),
@@ -205,6 +210,7 @@ LOOK_ALIKES: tuple[Story, ...] = (
     Story("spiffe", spiffe.replicas_on_many_nodes),
     Story("k8s", k8s.image_rollout),
     Story("aws", aws.two_regions),
+    Story("aws", workloads.agents_on_own_addresses),
     Story("agent", agents.two_regions),
     Story("agent", agents.static_key),
     Story("k8s", reassigned_before_departure),
@@ -228,4 +234,5 @@ BENIGN_KINDS = (
     "owner-reassigned-before-departure",
     "departed-owner-idle-until-reassigned",
     "deleted-after-clean-teardown",
+    "instance-agents-on-own-addresses",
 )

@@ -90,5 +90,10 @@ def test_findings_topic_alerts_are_routed_with_owners_from_the_trust_topic(
     ]
     team = read_jsonl(tmp_path / "team.jsonl")
     assert [(r["finding_info"]["uid"], r["activity_id"]) for r in team] == [("f1", 1), ("f1", 3)]
-    assert team[0]["resources"][0]["owner"] == {"name": "team-payments"}
+    assert team[0]["resources"][0]["owner"] == {
+        "uid": "team-payments",
+        "name": "team-payments",
+        "type_id": 99,
+        "type": "Team",
+    }
     assert report is not None and report.dead == 0

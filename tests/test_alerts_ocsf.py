@@ -52,7 +52,7 @@ def test_record_has_the_detection_finding_shape() -> None:
     assert (rec["severity_id"], rec["status_id"], rec["is_alert"]) == (4, 1, True)
     assert rec["time"] == int((T0 + timedelta(minutes=5)).timestamp() * 1000)  # epoch ms of the change
     assert rec["metadata"]["version"] == "1.8.0"
-    assert set(rec["metadata"]["product"]) == {"name", "vendor_name", "version"}
+    assert rec["metadata"]["product"]["uid"] == "nhi-evidence"
     info = rec["finding_info"]
     assert info["uid"] == "f1" and info["title"] and info["desc"]
     assert info["analytic"] == {
@@ -63,8 +63,14 @@ def test_record_has_the_detection_finding_shape() -> None:
     }
     assert info["first_seen_time"] == int(T0.timestamp() * 1000)
     assert [e["uid"] for e in info["related_events"]] == ["e1", "e2"]
+    assert not any("product_uid" in e for e in info["related_events"])  # deprecated since OCSF 1.4.0
     assert [r["type"] for r in rec["resources"]] == ["Non-Human Identity", "Credential"]
-    assert rec["resources"][0]["owner"] == {"name": "team-payments"}
+    assert rec["resources"][0]["owner"] == {
+        "uid": "team-payments",
+        "name": "team-payments",
+        "type_id": 99,
+        "type": "Team",
+    }
     assert [e["uid"] for e in rec["evidences"]] == ["e1", "e2"]
     controls = {(c["standards"][0], c["control"]) for c in rec["unmapped"]["compliance"]}
     assert ("OWASP Non-Human Identities Top 10 (2025)", "NHI7") in controls
@@ -81,12 +87,14 @@ def test_update_and_close_are_activities_of_the_same_alert() -> None:
     upd = to_ocsf(alert(finding(activity="update"), uid="c2"))
     close = to_ocsf(alert(finding(activity="close"), uid="c3"))
     assert (upd["activity_id"], upd["type_uid"], upd["status_id"]) == (2, 200402, 1)
+    # the policy notifies a resolution (and not an update judged on its own: it only adds evidence)
     assert (close["activity_id"], close["type_uid"], close["status_id"], close["is_alert"]) == (
         3,
         200403,
         4,
-        False,
+        True,
     )
+    assert upd["is_alert"] is False
     assert upd["finding_info"]["uid"] == close["finding_info"]["uid"] == "f1"
     assert {c["status"] for c in close["unmapped"]["compliance"]} == {"Pass"}
 
@@ -162,12 +170,28 @@ def test_nhi_alerts_prints_ocsf_lines_and_text_with_since_and_env_suppressions(
     rules = tmp_path / "s.yaml"
     rules.write_text(yaml.safe_dump(RULES))
     monkeypatch.setenv("NHI_SUPPRESSIONS", str(rules))
-    assert main(["alerts", "--db", str(db)]) == 0
+    assert main(["alerts", "--db", str(db), "--every-change"]) == 0
     lines = capsys.readouterr().out.splitlines()
     records = [orjson.loads(line) for line in lines]
     assert len(records) == 4 and {r["class_uid"] for r in records} == {2004}
     assert sorted(r["status_id"] for r in records) == [1, 1, 1, 3]
-    assert main(["alerts", "--db", str(db), "--format", "text", "--since", "2026-05-04T08:06:00Z"]) == 0
+    assert main(["alerts", "--db", str(db)]) == 0  # suppressed from the start: kept, not notified
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert (
+        main(
+            [
+                "alerts",
+                "--db",
+                str(db),
+                "--every-change",
+                "--format",
+                "text",
+                "--since",
+                "2026-05-04T08:06:00Z",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out.splitlines()
     assert len(text) == 3 and all("08:08:00Z" in t for t in text)
     assert any("[suppressed by drift-known" in t for t in text)

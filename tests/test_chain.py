@@ -112,6 +112,19 @@ def test_a_store_from_before_the_chain_is_linked_on_migration(tmp_path: Path) ->
         store.rows("DROP TABLE chain_heads")
         store.rows("DROP TABLE alert_suppressions")
         store.rows("DROP TABLE suppressions")
+        # and undo what later migrations added
+        for col in (
+            "kind",
+            "kind_evidence",
+            "human_use",
+            "owner_source",
+            "managed_by",
+            "scope",
+            "scope_inventoried",
+        ):
+            store.rows(f"ALTER TABLE identities DROP COLUMN {col}")
+        store.rows("DROP TABLE identity_aliases")
+        store.rows("DROP TABLE skipped")
         store.rows("DELETE FROM schema_migrations WHERE version >= 2")
     with Store.open(db) as store:
         assert store.chain_heads()["findings"][0] == 3

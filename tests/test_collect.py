@@ -51,7 +51,12 @@ def _one_by_one(collector: Collector, records: Iterable[RawRecord]) -> list[Any]
 def _compare(fmt: str, records: list[RawRecord], settings: Settings) -> Collector:
     fast, slow = Collector(fmt, settings), Collector(fmt, settings)
     assert _as_rows(fast.run(records)) == _one_by_one(slow, records)
-    assert (fast.records, fast.events, fast.rejects) == (slow.records, slow.events, slow.rejects)
+    assert (fast.records, fast.events, fast.rejects, fast.skipped) == (
+        slow.records,
+        slow.events,
+        slow.rejects,
+        slow.skipped,
+    )
     return fast
 
 

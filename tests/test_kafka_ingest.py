@@ -203,3 +203,68 @@ def test_ingest_stdin(kafka_bootstrap: str, unique_name: Callable[..., str]) -> 
     assert len(got[topics.events]) == len(GOOD)
     assert [m.headers[H_LOCATION] for m in got[topics.dlq]] == [f"stdin:{len(GOOD) + 1}".encode()]
     assert f"records {len(GOOD) + 1}".encode() in err
+
+
+def test_ingest_counts_skipped_records_and_the_sink_stores_them(
+    kafka_bootstrap: str, unique_name: Callable[..., str], tmp_path: Path
+) -> None:
+    """Records about no NHI are not rejects: ingest counts them per input, collector and reason on
+    the compacted ingest-stats topic, and the sink stores the counts (what replay stores)."""
+    from store.store import Store
+    from tests.real_datasets import dataset_file
+    from transport.codec import decode_skipped
+    from transport.sink import SinkBatch, run_sink
+
+    topics = Topics(prefix=unique_name("ing") + ".", partitions=2)
+    source = dataset_file("k8saudit/falco-trace-files.jsonl")
+    collector = Collector("k8s-audit", load_settings())
+    list(collector.run(read_inputs([str(source)])))
+    assert collector.skipped_total > 10
+    args = [
+        "ingest",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic-prefix",
+        topics.prefix,
+        "-q",
+        "-f",
+        "k8s-audit",
+    ]
+    assert main([*args, str(source)]) == 0
+
+    tallies = dict(decode_skipped(m.value or b"") for m in _read(kafka_bootstrap, topics)[topics.stats])
+    assert tallies == collector.skipped
+
+    db = tmp_path / "sink.duckdb"
+
+    async def sink_until_stored() -> None:
+        stop = asyncio.Event()
+        seen = 0
+
+        def on_batch(batch: SinkBatch) -> None:
+            nonlocal seen
+            seen += sum(
+                end - first for (topic, _), (first, end) in batch.ranges.items() if topic == topics.stats
+            )
+            if seen >= len(tallies):
+                stop.set()
+
+        await asyncio.wait_for(
+            run_sink(
+                kafka_bootstrap,
+                str(db),
+                topics,
+                unique_name("sink"),
+                stop,
+                on_batch=on_batch,
+                query_port=None,
+            ),
+            timeout=60,
+        )
+
+    asyncio.run(sink_until_stored())
+    with Store.open(db, read_only=True) as store:
+        stored = {
+            (o, s, r): n for o, s, r, n in store.rows("SELECT origin, source, reason, records FROM skipped")
+        }
+    assert stored == collector.skipped

@@ -50,7 +50,11 @@ def test_cross_account_assume_role_by_iam_user() -> None:
             "resource": "arn:aws:iam::111122223333:role/EC2-dev",
             "outcome": "success",
             "context": {"region": "us-east-2", "ip": "192.0.2.101", "user_agent": AWS_CLI},
-            "attrs": {"principal_type": "IAMUser", "aws_event_id": "dEXAMPLE-ac7f-466c-a608-4ac8dEXAMPLE"},
+            "attrs": {
+                "principal_type": "IAMUser",
+                "aws_event_id": "dEXAMPLE-ac7f-466c-a608-4ac8dEXAMPLE",
+                "session_kind": "key",
+            },
         },
         {
             "type": "credential.issued",
@@ -69,6 +73,8 @@ def test_cross_account_assume_role_by_iam_user() -> None:
                 "role_session_name": "JohnDoe-EC2-dev",
                 "source_identity": "JohnDoe",
                 "issued_by": "aws:777788889999:user/JohnDoe",
+                "session_kind": "assumed",
+                "aliases": ["arn:aws:iam::111122223333:role/EC2-dev"],
             },
         },
     ]
@@ -98,6 +104,10 @@ def test_web_identity_is_attested_and_keeps_the_subject() -> None:
                 "source_identity": "MyWebIdentityUser",
                 "web_identity_subject": "<id of user>",
                 "identity_provider": "accounts.google.com",
+                "session_kind": "workload",
+                "aliases": ["arn:aws:iam::444455556666:role/FederatedWebIdentityRole"],
+                "principal_kind": "machine",
+                "kind_evidence": "web identity federation (a workload's token)",
             },
         }
     ]
@@ -123,6 +133,10 @@ def test_lambda_service_assume_role_with_panther_time_format() -> None:
                 "aws_event_id": "1f3d7d49-6637-3304-b959-9be15f20215d",
                 "role_session_name": "awslambda_55_20240602202712548",
                 "issued_by": "lambda.amazonaws.com",
+                "session_kind": "workload",
+                "aliases": ["arn:aws:iam::123456789123:role/my_role_arn"],
+                "principal_kind": "machine",
+                "kind_evidence": "Lambda execution role: assumed by lambda.amazonaws.com",
             },
         }
     ]
@@ -163,7 +177,7 @@ def test_console_login_is_a_person() -> None:
             "time": "2014-07-16T15:49:27Z",
             "id": "ct:74ee59835dc85550f8808375:used",
             "source": "cloudtrail",
-            "nhi": "aws:111122223333:human/JohnDoe",
+            "nhi": "aws:111122223333:user/JohnDoe",
             "action": "signin:ConsoleLogin",
             "outcome": "success",
             "context": {
@@ -173,40 +187,49 @@ def test_console_login_is_a_person() -> None:
             "attrs": {
                 "principal_type": "IAMUser",
                 "aws_event_id": "3fcfb182-98f8-4744-bd45-10a395ab61cb",
+                "session_kind": "person",
                 "principal_kind": "human",
+                "kind_evidence": "console sign-in",
             },
         }
     ]
     (failed,) = parse(line(DOCS, 8))
-    assert (failed.nhi, failed.outcome) == ("aws:111122223333:human/JaneDoe", "failure")
+    assert (failed.nhi, failed.outcome) == ("aws:111122223333:user/JaneDoe", "failure")
 
 
-def test_saml_and_sso_sessions_are_people() -> None:
+def test_saml_and_sso_sessions_are_a_person_using_the_role() -> None:
+    # One principal, one id: the role; that a person used it is evidence on the event.
     (saml,) = parse(line(DOCS, 5))
-    assert saml.nhi == "aws:444455556666:human/MyAssignedRoleSessionName"
-    assert saml.attrs["role"] == "aws:444455556666:role/SAMLTestRoleShibboleth"
-    assert saml.attrs["principal_kind"] == "human" and saml.task is None
+    assert saml.nhi == "aws:444455556666:role/SAMLTestRoleShibboleth"
+    assert saml.task == "aws-session:444455556666/SAMLTestRoleShibboleth/MyAssignedRoleSessionName"
+    assert (saml.attrs["principal_kind"], saml.attrs["kind_evidence"]) == (
+        "human",
+        "SAML federation of a person",
+    )
     (sso,) = parse(line(PANTHER, 62))  # IAM Identity Center console sign-in
-    assert sso.nhi == "aws:187901811700:human/nicholas.hakmiller"
-    assert sso.attrs["role"] == "aws:187901811700:role/AWSReservedSSO_DevAdmin_635426549a280cc6"
+    assert sso.nhi == "aws:187901811700:role/AWSReservedSSO_DevAdmin_635426549a280cc6"
+    assert sso.attrs["role_session_name"] == "nicholas.hakmiller"
+    assert sso.attrs["kind_evidence"] == "IAM Identity Center (SSO) session"
 
 
-def test_console_credentials_of_an_iam_user_are_a_person() -> None:
+def test_an_iam_user_is_one_identity_in_the_console_and_from_the_cli() -> None:
     # AWS docs line 1: GetUserPolicy signed with a key but invoked through signin (the console).
-    (used,) = parse(line(DOCS, 0))
-    assert used.nhi == "aws:444455556666:human/JaneDoe"
-    assert used.attrs["principal_kind"] == "human"
+    (console,) = parse(line(DOCS, 0))
+    assert console.nhi == "aws:444455556666:user/JaneDoe"
+    assert (console.attrs["principal_kind"], console.attrs["session_kind"]) == ("human", "person")
+    cli = copy.deepcopy(line(DOCS, 0))
+    cli["userIdentity"].pop("invokedBy")
+    cli["userAgent"] = AWS_CLI
+    (used,) = parse(cli)
+    assert used.nhi == console.nhi
+    assert "principal_kind" not in used.attrs and used.attrs["session_kind"] == "key"
 
 
-def test_no_event_about_an_nhi_carries_the_human_flag() -> None:
-    # The engine's human flag is sticky per identity: it must never land on a role or a user.
+def test_no_ids_for_people_apart_from_their_principal() -> None:
     for path in data_files("cloudtrail"):
         events, _ = run_auto(path)
         for e in events:
-            if e.attrs.get("principal_kind") == "human":
-                assert e.nhi is not None and ":human/" in e.nhi, (path.name, e)
-            elif e.nhi:
-                assert ":human/" not in e.nhi, (path.name, e)
+            assert e.nhi is None or ":human/" not in e.nhi, (path.name, e)
 
 
 # --- sequences: the Panther attack story and role chaining ------------------------------------------
@@ -228,12 +251,14 @@ def test_root_creates_a_user_and_a_key_which_is_then_used() -> None:
         e for e in events if e.type is EventType.CREDENTIAL_ISSUED and e.credential == "AKIASWJJJ66ZZZII4IYY"
     )
     assert issued.method == "iam-access-key" and issued.expires_at is None  # access keys never expire
-    assert issued.attrs["changed_by"] == "aws:493859302102:human/root"
+    assert issued.attrs["changed_by"] == "aws:493859302102:root"
     registered = next(e for e in events if e.type is EventType.IDENTITY_REGISTERED)
-    assert registered.owner is None  # created without an owner tag: the engine's no-owner case
+    # created without an owner tag: its creator is accountable, a weaker owner
+    assert (registered.owner, registered.attrs["owner_source"]) == ("aws:493859302102:root", "creator")
+    assert registered.attrs["created_by"] == "aws:493859302102:root"
     # Everything root did is a person's action; the placeholder eventIDs ("1") don't collide.
-    root = [e for e in events if e.nhi == "aws:493859302102:human/root"]
-    assert all(e.attrs["principal_kind"] == "human" for e in root)
+    root = [e for e in events if e.nhi == "aws:493859302102:root"]
+    assert root and all(e.attrs["principal_kind"] == "human" for e in root)
     assert len({e.id for e in events}) == len(events)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
 from contract.settings import Settings
 from ingest.parsers.gcp_audit import parse_gcp_audit, sniff_gcp_audit
@@ -35,7 +35,13 @@ def test_create_service_account_key_user_managed_never_expires() -> None:
         "nhi": "gcp:gcp-project1/created-service-account@gcp-project1.iam.gserviceaccount.com",
         "credential": "gcp-key:69049163b190437ab9279b28e8afa24bb5c5b076",
         "method": "gcp-service-account-key",
-        "attrs": {"caller": "staging@company.io", "requester_ip": "1.2.3.4"},
+        "attrs": {
+            "caller": "staging@company.io",
+            "requester_ip": "1.2.3.4",
+            "principal_kind": "machine",
+            "kind_evidence": "GCP service account",
+            "session_kind": "key",  # a downloadable key: long-lived, whoever holds the file
+        },
     }
     assert e.expires_at is None
 
@@ -68,6 +74,8 @@ def test_generate_access_token_via_gke_metadata_server() -> None:
         "caller": "example_principal_subject",
         "delegation_chain": ["projects/-/serviceAccounts/xxxxx.iam.gserviceaccount.com"],
         "requester_ip": "gce-internal-ip",
+        # minted through the metadata server's internal address: the workload's token
+        "session_kind": "workload",
         "expires_at_assumed": True,
     }
 
@@ -86,6 +94,7 @@ def test_sign_jwt_by_a_key_authenticated_service_account() -> None:
         "resource": "projects/-/serviceAccounts/114885146936855121342",
         "outcome": "success",
         "context": {"ip": "1.2.3.4"},
+        "attrs": {"principal_kind": "machine", "kind_evidence": "GCP service account", "session_kind": "key"},
     }
     assert (issued.type, issued.nhi, issued.method) == (
         EventType.CREDENTIAL_ISSUED,
@@ -127,6 +136,12 @@ def test_gke_entry_uses_the_kubernetes_mapping() -> None:
             "namespace": "kube-system",
             "image": "gke.gcr.io/gke-metrics-agent:latest",
         },
+        # GKE's own agent in kube-system: Google's, never the customer's unowned identity
+        "attrs": {
+            "principal_kind": "machine",
+            "kind_evidence": "GKE system service account",
+            "managed_by": "gcp",
+        },
     }
 
 
@@ -142,9 +157,10 @@ def test_gke_service_account_use_is_not_called_legacy() -> None:
     assert (e.action, e.resource) == ("list pods", "namespaces/default/pods")
 
 
-def test_people_touching_no_service_account_yield_nothing() -> None:
+def test_people_touching_no_service_account_are_skipped_with_a_reason() -> None:
     # Line 1: bob@example.com SetIamPolicy, no timestamp - irrelevant, so not even a reject.
-    assert parse(dataset_line(GCP, 0)) == []
+    with pytest.raises(RecordSkipped, match="a person's call that touches no service account"):
+        parse(dataset_line(GCP, 0))
 
 
 def _entry(method: str, service: str, request: dict[str, Any], **pp: Any) -> dict[str, Any]:
@@ -231,3 +247,102 @@ def test_sniff() -> None:
     assert sniff_gcp_audit(dataset_line(GCP, 96))  # a trimmed entry: protoPayload only
     assert not sniff_gcp_audit({"type": "credential.used", "time": "2024-01-01T00:00:00Z", "nhi": "x"})
     assert not sniff_gcp_audit({"protoPayload": "text"})
+
+
+def test_create_service_account_names_the_account_in_resource_name_and_its_creator() -> None:
+    """Admin Activity entries whose response is not logged name the new account only in
+    resourceName (projects/P/serviceAccounts/EMAIL): not a reject. The person who created it is
+    its creator and, until someone is named, its owner."""
+    record = _entry(
+        "google.iam.admin.v1.CreateServiceAccount",
+        "iam.googleapis.com",
+        {"account_id": "etl", "name": "projects/acme-prod", "service_account": {"display_name": "ETL"}},
+        resourceName="projects/acme-prod/serviceAccounts/etl-7@acme-prod.iam.gserviceaccount.com",
+    )
+    [e] = parse(record)
+    assert (e.type, e.nhi, e.owner, e.purpose) == (
+        EventType.IDENTITY_REGISTERED,
+        "gcp:acme-prod/etl-7@acme-prod.iam.gserviceaccount.com",
+        "ops@acme.example",
+        "ETL",
+    )
+    assert e.attrs["created_by"] == "ops@acme.example"
+    assert e.attrs["owner_source"] == "creator"
+    # Labels, where the logged object carries them, name an owner stronger than the creator.
+    record["protoPayload"]["request"]["service_account"]["labels"] = {"team": "data-eng"}
+    [labelled] = parse(record)
+    assert (labelled.owner, labelled.attrs["owner_source"]) == ("data-eng", "label")
+    # A service account creating one (Terraform's, say) is recorded as creator, not as an owner.
+    record["protoPayload"]["authenticationInfo"] = {"principalEmail": "tf@acme-prod.iam.gserviceaccount.com"}
+    del record["protoPayload"]["request"]["service_account"]["labels"]
+    used, by_machine = parse(record)  # the creating service account's own use, then the account
+    assert used.nhi == "gcp:acme-prod/tf@acme-prod.iam.gserviceaccount.com"
+    assert (
+        by_machine.owner is None and by_machine.attrs["created_by"] == "tf@acme-prod.iam.gserviceaccount.com"
+    )
+    assert "owner_source" not in by_machine.attrs
+
+
+def test_a_path_with_users_in_it_never_becomes_the_identity_users() -> None:
+    """``serviceAccounts/users/alice@example.com``: the segment after serviceAccounts is not an
+    account, so the identity is never ``gcp:<project>/users``."""
+    name = "projects/acme-prod/serviceAccounts/users/alice@example.com"
+    record = _entry("GenerateAccessToken", "iamcredentials.googleapis.com", {"name": name})
+    [e] = parse(record)
+    assert e.nhi == "gcp:acme-prod/alice@example.com"
+    key = _entry(
+        "google.iam.admin.v1.DeleteServiceAccountKey", "iam.googleapis.com", {"name": f"{name}/keys/k1"}
+    )
+    [revoked] = parse(key)
+    assert revoked.nhi == "gcp:acme-prod/alice@example.com"
+
+
+def test_service_agents_are_googles_and_default_accounts_the_customers() -> None:
+    def used_by(account: str) -> Event:
+        record = _entry("google.storage.v1.Storage.GetObject", "storage.googleapis.com", {})
+        record["protoPayload"]["authenticationInfo"] = {"principalEmail": account}
+        [e] = parse(record)
+        return e
+
+    agent = used_by("service-123456789012@gcp-sa-cloudbuild.iam.gserviceaccount.com")
+    # The agent lives in a Google project; it acts in the entry's project, the scope it is seen in.
+    assert agent.nhi == "gcp:acme-prod/service-123456789012@gcp-sa-cloudbuild.iam.gserviceaccount.com"
+    assert (agent.attrs["managed_by"], agent.attrs["principal_kind"]) == ("gcp", "machine")
+    for managed in (
+        "123456789012@cloudservices.gserviceaccount.com",
+        "service-123456789012@compute-system.iam.gserviceaccount.com",
+        "service-123456789012@container-engine-robot.iam.gserviceaccount.com",
+        "service-org-42@gcp-sa-logging.iam.gserviceaccount.com",
+    ):
+        assert used_by(managed).attrs["managed_by"] == "gcp", managed
+    for customers in (
+        "123456789012-compute@developer.gserviceaccount.com",
+        "acme-prod@appspot.gserviceaccount.com",
+        "etl@acme-prod.iam.gserviceaccount.com",
+    ):
+        assert "managed_by" not in used_by(customers).attrs, customers
+
+
+def test_session_kind_of_uses() -> None:
+    record = _entry("google.storage.v1.Storage.GetObject", "storage.googleapis.com", {})
+    record["protoPayload"]["authenticationInfo"] = {"principalEmail": "etl@acme-prod.iam.gserviceaccount.com"}
+    [plain] = parse(record)
+    assert "session_kind" not in plain.attrs  # a token from somewhere: the entry doesn't say where
+    record["protoPayload"]["requestMetadata"]["callerNetwork"] = (
+        "//compute.googleapis.com/projects/acme-prod/global/networks/__unknown__"
+    )
+    [inside] = parse(record)
+    assert inside.attrs["session_kind"] == "workload"
+
+
+def test_workforce_federation_is_a_person() -> None:
+    principal = "principal://iam.googleapis.com/locations/global/workforcePools/staff/subject/alice"
+    record = _entry(
+        "google.identity.sts.v1.SecurityTokenService.ExchangeToken",
+        "sts.googleapis.com",
+        {"grantType": "urn:ietf:params:oauth:grant-type:token-exchange"},
+        metadata={"mapped_principal": principal},
+        resourceName="locations/global/workforcePools/staff/providers/okta",
+    )
+    [e] = parse(record)
+    assert (e.attrs["principal_kind"], e.attrs["session_kind"]) == ("human", "person")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
 from contract.settings import Settings
 from ingest.parsers.k8s_audit import parse_k8s_audit, sniff_k8s_audit
@@ -26,7 +26,17 @@ AKS = "aks_kube_audit/panther-rule-tests.jsonl"
 
 
 def parse(record: Any, **options: str) -> list[Event]:
-    return parse_k8s_audit(record, ParseContext(SETTINGS, options=options))
+    """The record's events; a skipped record (about no NHI) has none (its reason: ``skip_reason``)."""
+    try:
+        return parse_k8s_audit(record, ParseContext(SETTINGS, options=options))
+    except RecordSkipped:
+        return []
+
+
+def skip_reason(record: Any) -> str:
+    with pytest.raises(RecordSkipped) as skipped:
+        parse_k8s_audit(record, CTX)
+    return skipped.value.reason
 
 
 def dumped(events: list[Event]) -> list[dict[str, Any]]:
@@ -59,6 +69,11 @@ def test_kubelet_token_request_metadata_level() -> None:
                 "expires_at_assumed": True,
                 "requested_by": "system:node:ip-192-168-3-178.us-west-2.compute.internal",
                 "requester_ip": "54.212.83.236",
+                # kube-proxy is a kube-system add-on every distribution installs: Kubernetes' own
+                "principal_kind": "machine",
+                "kind_evidence": "Kubernetes control-plane service account",
+                "managed_by": "kubernetes",
+                "session_kind": "workload",  # minted by the kubelet for its node's pod
             },
         }
     ]
@@ -110,7 +125,15 @@ def test_human_creates_and_deletes_a_service_account() -> None:
         "k8s:default/default/myacct",
         "db4a8c97-3bd2-4ee7-a0d9-b6e367a458e3/registered",
     )
-    assert created.attrs == {"by": "minikube-user"} and created.owner is None
+    # The person who created it is its creator and, until someone is named, its owner.
+    assert created.attrs == {
+        "by": "minikube-user",
+        "created_by": "minikube-user",
+        "owner_source": "creator",
+        "principal_kind": "machine",
+        "kind_evidence": "Kubernetes service account",
+    }
+    assert created.owner == "minikube-user"
     assert (deleted.type, deleted.nhi) == (EventType.IDENTITY_DELETED, "k8s:default/default/myacct")
     assert deleted.time == datetime(2018, 10, 26, 13, 19, 30, 37091, tzinfo=UTC)
 
@@ -121,7 +144,13 @@ def test_controller_creates_a_pod() -> None:
     assert used.type is EventType.CREDENTIAL_USED
     assert used.nhi == "k8s:default/kube-system/replicaset-controller"
     assert used.credential == "k8s-legacy:default/kube-system/replicaset-controller"
-    assert used.attrs == {"legacy_token": True}
+    assert used.attrs == {
+        "legacy_token": True,
+        "session_kind": "key",  # a Secret-stored token that never expires
+        "principal_kind": "machine",
+        "kind_evidence": "Kubernetes control-plane service account",
+        "managed_by": "kubernetes",  # kube-controller-manager's own controller
+    }
     assert (used.action, used.resource, used.outcome) == ("create pods", "namespaces/default/pods", "success")
     assert started.type is EventType.TASK_STARTED
     assert started.task == "pod:default/default/nginx-deployment-7998647bdf-4j7t7"
@@ -130,9 +159,11 @@ def test_controller_creates_a_pod() -> None:
     assert started.context.image == "nginx"
 
 
-def test_human_action_on_no_nhi_is_empty() -> None:
+def test_human_action_on_no_nhi_is_skipped_with_a_reason() -> None:
     # Falco line 1: system:anonymous creates a namespace - nothing about an NHI.
-    assert parse(dataset_line(FALCO, 0)) == []
+    assert skip_reason(dataset_line(FALCO, 0)) == (
+        "k8s-audit: a control-plane component's request that touches no service account"
+    )
 
 
 def test_aks_wrapper_cluster_from_resource_id() -> None:
@@ -197,6 +228,9 @@ def test_token_request_request_response_level() -> None:
             "audiences": ["https://kubernetes.default.svc"],
             "requested_by": "system:node:node-a",
             "requester_ip": "10.0.0.7",
+            "principal_kind": "machine",
+            "kind_evidence": "Kubernetes service account",
+            "session_kind": "workload",  # bound to its pod: delivered to the workload
         },
     }
 
@@ -222,7 +256,9 @@ def test_token_request_expiry_from_expiration_seconds() -> None:
 
 
 def test_refused_token_request_mints_nothing() -> None:
-    assert parse(token_request(responseStatus={"code": 403})) == []
+    assert skip_reason(token_request(responseStatus={"code": 403})) == (
+        "k8s-audit: a node's request on serviceaccounts that changes no identity"
+    )
 
 
 def test_stages_share_ids_and_request_received_is_skipped() -> None:
@@ -248,7 +284,9 @@ def test_stages_share_ids_and_request_received_is_skipped() -> None:
     received = {**use, "stage": "RequestReceived"}
     started = {**use, "stage": "ResponseStarted", "responseStatus": {"code": 200}}
     complete = {**use, "stage": "ResponseComplete", "responseStatus": {"code": 200}}
-    assert parse(received) == []
+    assert skip_reason(received) == (
+        "k8s-audit: RequestReceived stage (the request is logged again when it completes)"
+    )
     [a], [b] = parse(started), parse(complete)
     assert a.id == b.id == "aa11/used"
     assert b.credential == "JTI=0f7e6d5c-1111-4222-8333-444455556666"
@@ -311,10 +349,12 @@ def test_service_account_owner_from_annotations() -> None:
         )
     )
     assert (e.type, e.owner, e.purpose) == (EventType.IDENTITY_REGISTERED, "team-data", "nightly ETL")
+    assert (e.attrs["owner_source"], e.attrs["created_by"]) == ("annotation", "alice@example.com")
     [u] = parse(
         k8s_request("patch", "serviceaccounts", requestObject={"metadata": {"labels": {"owner": "bob"}}})
     )
-    assert (u.type, u.owner) == (EventType.IDENTITY_UPDATED, "bob")
+    assert (u.type, u.owner, u.attrs["owner_source"]) == (EventType.IDENTITY_UPDATED, "bob", "label")
+    assert "created_by" not in u.attrs  # a patch is not a creation
     assert parse(k8s_request("patch", "serviceaccounts", requestObject={"secrets": []})) == []
 
 
@@ -367,3 +407,17 @@ def test_parsing_does_not_mutate_the_record() -> None:
     before = copy.deepcopy(record)
     parse(record)
     assert record == before
+
+
+def test_only_kube_system_controllers_are_kubernetes_managed() -> None:
+    def used_by(namespace: str, name: str) -> Event:
+        record = k8s_request("get", "configmaps")
+        record["user"] = {"username": f"system:serviceaccount:{namespace}:{name}"}
+        [e] = parse(record)
+        return e
+
+    assert used_by("kube-system", "job-controller").attrs["managed_by"] == "kubernetes"
+    # The same name elsewhere, or a customer's controller in kube-system, is the customer's.
+    assert "managed_by" not in used_by("batch", "job-controller").attrs
+    assert "managed_by" not in used_by("kube-system", "aws-load-balancer-controller").attrs
+    assert used_by("batch", "etl").attrs["principal_kind"] == "machine"

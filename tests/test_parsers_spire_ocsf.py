@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
 from contract.rejects import Reject
 from contract.settings import Settings
@@ -87,6 +87,10 @@ def test_spire_workload_x509_svid_from_the_api() -> None:
             "authorized_via": "datastore",
             "request_id": "1b61741a-1d5c-49c6-a0ac-d99c07f41078",
             "revision_number": "0",
+            # SPIRE signs only for attested workloads: a machine, its credential the workload's
+            "principal_kind": "machine",
+            "kind_evidence": "attested SPIFFE workload",
+            "session_kind": "workload",
         },
     }
     assert e.id.startswith("spire:") and spire(API_LINE)[0].id == e.id  # re-reading is idempotent
@@ -122,8 +126,10 @@ def test_spire_jwt_svid_json_log_format() -> None:
     assert sniff_spire(orjson.loads(JWT_JSON))  # auto mode sees JSON lines decoded
 
 
-def test_spire_noise_is_empty_and_non_spire_is_rejected() -> None:
-    assert sniff_spire(NOISE) and spire(NOISE) == []
+def test_spire_noise_is_skipped_and_non_spire_is_rejected() -> None:
+    assert sniff_spire(NOISE)
+    with pytest.raises(RecordSkipped, match="a server line that issues no SVID"):
+        spire(NOISE)
     for bad in ("hello world", '{"eventVersion": "1.08"}', "", "level=info msg=x"):
         assert not sniff_spire(bad)
         with pytest.raises(RecordRejected):
@@ -202,19 +208,30 @@ def test_ocsf_api_activity_by_a_service() -> None:
         "resource": "arn:aws:s3:::reports/2024/q1.csv",
         "outcome": "success",
         "context": {"region": "eu-west-1", "ip": "198.51.100.7", "user_agent": "aws-sdk-go/1.44"},
-        "attrs": {"ocsf_class": 6003, "user_type": "AWSService", "product": "CloudTrail", "activity": "Read"},
+        "attrs": {
+            "ocsf_class": 6003,
+            "user_type": "AWSService",
+            "product": "CloudTrail",
+            "activity": "Read",
+            "principal_kind": "machine",
+            "kind_evidence": "OCSF user type AWSService",
+            "managed_by": "aws",  # an AWS service acting: the provider's own principal
+        },
     }
 
 
-def test_ocsf_people_and_other_classes_are_empty() -> None:
+def test_ocsf_people_and_other_classes_are_skipped() -> None:
     person = api_activity(actor={"user": {"uid": "alice", "name": "Alice", "type_id": 1}})
-    assert parse_ocsf(person, CTX) == []
-    assert parse_ocsf({**api_activity(), "class_uid": 4001}, CTX) == []  # Network Activity
+    with pytest.raises(RecordSkipped, match="a person's"):
+        parse_ocsf(person, CTX)
+    with pytest.raises(RecordSkipped, match="class 4001 is neither"):
+        parse_ocsf({**api_activity(), "class_uid": 4001}, CTX)  # Network Activity
     k8s_sa = api_activity(
         actor={"user": {"name": "system:serviceaccount:prod:ledger", "type_id": 0}}, status_id=2
     )
     [e] = parse_ocsf(k8s_sa, CTX)
     assert (e.nhi, e.outcome, e.credential) == ("ocsf:system:serviceaccount:prod:ledger", "failure", None)
+    assert e.attrs["kind_evidence"] == "machine-only identifier"
 
 
 def test_ocsf_authentication_lifecycle() -> None:

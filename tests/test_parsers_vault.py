@@ -10,10 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
 from ingest.parsers.vault_audit import parse_vault_audit, sniff_vault_audit
 from tests.vendor_datasets import JSONISH, VAULT_SAMPLE, ctx, data_files, dumped, local_line, mutate, run_auto
@@ -27,7 +28,17 @@ def entry(index: int) -> Any:
 
 
 def parse(record: Any, **options: str) -> list[Event]:
-    return parse_vault_audit(record, ctx(**options))
+    """The record's events; a skipped record (no NHI in it) has none."""
+    try:
+        return parse_vault_audit(record, ctx(**options))
+    except RecordSkipped:
+        return []
+
+
+def skip_reason(record: Any) -> str:
+    with pytest.raises(RecordSkipped) as skipped:
+        parse_vault_audit(record, ctx())
+    return skipped.value.reason
 
 
 def all_events(**options: str) -> list[Event]:
@@ -35,7 +46,10 @@ def all_events(**options: str) -> list[Event]:
 
 
 def test_approle_login_issues_the_accessor() -> None:
-    assert parse(entry(0)) == []  # the request entry: its response says everything and more
+    # the request entry: its response says everything and more, so it is skipped, not rejected
+    assert (
+        skip_reason(entry(0)) == "Vault request entry: its response entry carries the request and the outcome"
+    )
     assert dumped(parse(entry(1))) == [
         {
             "type": "credential.issued",
@@ -54,6 +68,11 @@ def test_approle_login_issues_the_accessor() -> None:
                 "vault_request_id": "3b0c6f2e-9d4a-4f7e-8b1c-0a2d4e6f8a01",
                 "role": "billing-batch",
                 "policies": ["billing-read", "default"],
+                # a role id and secret id: a stored secret, the machine's own login
+                "session_kind": "key",
+                "aliases": ["vault:entity/7d2e3f9c-1b4a-4c55-9e0d-2a6b8c1f4e01"],
+                "principal_kind": "machine",
+                "kind_evidence": "AppRole login",
             },
         }
     ]
@@ -77,6 +96,8 @@ def test_token_use_and_denied_use() -> None:
             "source": "vault-audit",
             "nhi": "vault:approle/billing-batch",
             "credential": ACC_APPROLE,
+            # the token's token_issue_time 08:00:01 + token_ttl 3600, logged with the use
+            "expires_at": "2026-05-04T09:00:01Z",
             "action": "read secret/data/payments/db",
             "resource": "secret/data/payments/db",
             "outcome": "failure",
@@ -87,6 +108,9 @@ def test_token_use_and_denied_use() -> None:
                 "mount_type": "kv",
                 "token_type": "service",
                 "entity_id": "7d2e3f9c-1b4a-4c55-9e0d-2a6b8c1f4e01",
+                "aliases": ["vault:entity/7d2e3f9c-1b4a-4c55-9e0d-2a6b8c1f4e01"],
+                "principal_kind": "machine",
+                "kind_evidence": "AppRole login",
             },
         }
     ]
@@ -129,6 +153,10 @@ def test_nomad_workload_identity_names_job_and_allocation() -> None:
                 "role": "nomad-workloads",
                 "nomad_task": "export",
                 "policies": ["default", "billing-export"],
+                "session_kind": "workload",  # a Nomad workload identity JWT: the platform's proof
+                "aliases": ["vault:entity/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"],
+                "principal_kind": "machine",
+                "kind_evidence": "Nomad job token",
             },
         }
     ]
@@ -173,12 +201,12 @@ def test_renewal_moves_the_expiry_and_revoke_self_names_the_token() -> None:
 def test_people_and_root_are_human() -> None:
     (alice,) = parse(entry(19))
     assert (alice.nhi, alice.attrs["principal_kind"], alice.method) == (
-        "vault:human/alice",
+        "vault:user/alice",
         "human",
         "vault-userpass-login",
     )
     used, lease = parse(entry(21))
-    assert used.nhi == "vault:human/alice"
+    assert used.nhi == "vault:user/alice"
     assert (lease.type, lease.credential, lease.attrs["revoked"]) == (
         EventType.CREDENTIAL_REVOKED,
         "database/creds/billing/2f6c8e1a9b3d5f7a",
@@ -186,7 +214,7 @@ def test_people_and_root_are_human() -> None:
     )
     (root,) = parse(entry(25))
     assert (root.nhi, root.attrs["principal_kind"], root.action) == (
-        "vault:human/root",
+        "vault:root",
         "human",
         "update sys/audit/file2",
     )
@@ -263,3 +291,95 @@ def test_sample_file_replays_through_auto() -> None:
     events, rejects = run_auto(VAULT_SAMPLE)
     assert (len(events), len(rejects)) == (18, 0)
     assert {e.source for e in events} == {"vault-audit"}
+
+
+def _bare_token_created_by(caller_entry: int, accessor: str, request_id: str) -> Any:
+    """entry(11) (a token create) made by the caller of ``caller_entry``, minting a bare token: no
+    display name given, so Vault names it ``token``, and no entity of its own."""
+    record = copy.deepcopy(entry(11))
+    record["auth"] = copy.deepcopy(entry(caller_entry)["response"]["auth"])
+    record["request"]["id"] = request_id
+    child = record["response"]["auth"]
+    child.update({"accessor": accessor, "display_name": "token"})
+    child.pop("entity_id")
+    return record
+
+
+def test_bare_tokens_are_told_apart_by_accessor_and_owned_by_their_creator() -> None:
+    """Vault names every token created without a display name ``token``: two of them must not
+    collapse into one identity, and the person who minted each answers for it."""
+    first = parse(_bare_token_created_by(19, "hmac-sha256:aaaa", "req-a"))
+    second = parse(_bare_token_created_by(19, "hmac-sha256:bbbb", "req-b"))
+    issued = [e for e in first + second if e.type is EventType.CREDENTIAL_ISSUED]
+    assert [e.nhi for e in issued] == ["vault:token/hmac-sha256:aaaa", "vault:token/hmac-sha256:bbbb"]
+    registered = [e for e in first if e.type is EventType.IDENTITY_REGISTERED]
+    assert [(e.nhi, e.owner, e.attrs) for e in registered] == [
+        (
+            "vault:token/hmac-sha256:aaaa",
+            "vault:user/alice",  # alice logged in with userpass (entry 19) and created the token
+            {"created_by": "vault:user/alice", "owner_source": "creator"},
+        )
+    ]
+    # The same token at use: the accessor names it again, so uses join the issuance.
+    use = copy.deepcopy(entry(3))
+    use["auth"] = {"accessor": "hmac-sha256:aaaa", "display_name": "token", "policies": ["ops"]}
+    (used,) = parse(use)
+    assert used.nhi == "vault:token/hmac-sha256:aaaa"
+
+
+def test_a_machine_creating_a_bare_token_is_its_creator_but_not_an_owner() -> None:
+    events = parse(_bare_token_created_by(1, "hmac-sha256:cccc", "req-c"))
+    (registered,) = [e for e in events if e.type is EventType.IDENTITY_REGISTERED]
+    assert (registered.owner, registered.attrs) == (None, {"created_by": "vault:approle/billing-batch"})
+
+
+def test_legacy_nomad_tokens_map_to_the_job_and_the_allocation_is_the_task() -> None:
+    """Nomad's legacy Vault integration creates one token per allocation and task, with the
+    allocation in its metadata: the identity is the job, never the allocation."""
+
+    def legacy(alloc: str, job: str | None) -> Event:
+        record = copy.deepcopy(entry(3))
+        meta = {"AllocationID": alloc, "Task": "web", "NodeID": "node-7", "Namespace": "shop"}
+        if job:
+            meta["JobID"] = job
+        record["auth"] = {
+            "accessor": f"hmac-sha256:{alloc}",
+            "display_name": f"token-{alloc}-web",
+            "metadata": meta,
+            "policies": ["default", "shop-db"],
+            "token_issue_time": "2026-05-04T08:00:00Z",
+            "token_ttl": 259200,
+        }
+        (used,) = parse(record)
+        return used
+
+    one, two = legacy("alloc-1", "checkout"), legacy("alloc-2", "checkout")
+    assert (one.nhi, two.nhi) == ("vault:nomad/shop/checkout", "vault:nomad/shop/checkout")
+    assert (one.task, two.task) == ("nomad:alloc-1", "nomad:alloc-2")
+    assert one.context.node == "node-7"
+    assert one.expires_at is not None and one.expires_at.isoformat() == "2026-05-07T08:00:00+00:00"
+    # Without a job id the allocation still is not the identity: the policies its tasks share are.
+    assert legacy("alloc-3", None).nhi == legacy("alloc-4", None).nhi == "vault:nomad/shop/policies/shop-db"
+
+
+def test_kmip_entries_are_read_like_requests_and_responses() -> None:
+    request, response = copy.deepcopy(entry(2)), copy.deepcopy(entry(3))
+    request["type"], response["type"] = "kmip-request", "kmip-response"
+    assert sniff_vault_audit(request) and sniff_vault_audit(response)
+    assert skip_reason(request) == (
+        "Vault kmip-request entry: its response entry carries the request and the outcome"
+    )
+    (used,) = parse(response)
+    assert (used.nhi, used.type) == ("vault:approle/billing-batch", EventType.CREDENTIAL_USED)
+
+
+def test_records_without_a_principal_are_skipped_with_their_reason() -> None:
+    assert skip_reason(entry(23)) == (
+        "Vault response: a request refused before any token was presented (failed login)"
+    )
+    unauthenticated = copy.deepcopy(entry(1))
+    unauthenticated["response"] = {}
+    assert (
+        skip_reason(unauthenticated)
+        == "Vault response: an unauthenticated request (no token, nothing issued)"
+    )

@@ -339,15 +339,25 @@ def test_identity_timeline(db: Path) -> None:
 
 def test_coverage(db: Path) -> None:
     result = run_named(db, "coverage")
+    total = {
+        "identities": 5,  # A B C D F; E is deleted
+        "humans": 0,
+        "machines": 0,
+        "unknown_kind": 5,  # the fixture's rows carry no kind evidence
+        "provider_managed": 0,
+        "owned": 3,  # A D F
+        "owned_by_creator": 0,
+        "unowned": 1,  # no owner at all (departed owners are owners, and counted apart)
+        "inventoried": False,
+        "owned_share": 0.6,
+        "expiring_share": 0.4,  # B D: every credential expires
+        "attested_share": 0.2,  # D: every credential attested
+        "never_expiring_credentials": 2,  # cA2 cC1 (cE1's identity is deleted)
+        "credentials": 6,
+    }
     assert result.dicts() == [
-        {
-            "identities": 5,  # A B C D F; E is deleted
-            "owned_share": 0.6,  # A D F
-            "expiring_share": 0.4,  # B D: every credential expires
-            "attested_share": 0.2,  # D: every credential attested
-            "never_expiring_credentials": 3,  # cA2 cC1 cE1
-            "credentials": 7,
-        }
+        {"scope": "(all)", **total, "skipped_records": 0, "skipped_by_source": None},
+        {"scope": "(unknown)", **total, "skipped_records": None, "skipped_by_source": None},
     ]
 
 

@@ -91,7 +91,7 @@ def test_a_preview_changes_nothing_and_later_packages_ignore_it(
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(EVERYTHING))
     before = digest(db)
-    code, out, _ = cli(capsys, "alerts", "--db", str(db), "--suppressions", str(rules))
+    code, out, _ = cli(capsys, "alerts", "--db", str(db), "--suppressions", str(rules), "--every-change")
     previewed = [orjson.loads(line) for line in out.splitlines()]
     assert code == 0 and all("suppressed_by" in r["unmapped"] for r in previewed)
     assert all(r["status_id"] == 3 for r in previewed if r["activity_id"] != 3)  # a close stays "resolved"
@@ -144,7 +144,7 @@ def test_a_recorded_suppression_is_evidence_and_packages_count_it(
     (listed,) = orjson.loads(out)
     assert listed["suppression_id"] == sup_id and listed["status"] == "in force"
 
-    code, out, _ = cli(capsys, "alerts", "--db", str(db))
+    code, out, _ = cli(capsys, "alerts", "--db", str(db), "--every-change")
     records = [orjson.loads(line) for line in out.splitlines()]
     mine = [r for r in records if r["finding_info"]["uid"] == unowned]
     assert mine and all("suppressed_by" in r["unmapped"] for r in mine)

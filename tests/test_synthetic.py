@@ -4,6 +4,7 @@ ground truth that is exactly what the detector semantics produce on its records.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from contract.changes import finding_id
 from contract.events import Event, EventType, event_from_record
+from contract.identity import scope_of
 from contract.settings import Settings
 from synthetic import (
     BENIGN_KINDS,
@@ -90,13 +92,14 @@ def test_every_record_validates_with_explicit_unique_id(org: SyntheticOrg, event
     assert [e.id for e in events] == ids  # the explicit id is kept, never replaced by a hash
     assert all(r["time"].endswith("Z") for r in org.records)
     assert all(r["expires_at"].endswith("Z") for r in org.records if "expires_at" in r)
-    assert all(not e.attrs for e in events)  # nothing outside the contract
+    # nothing outside the contract: attributes only as contract.identity defines them
+    assert {k for e in events for k in e.attrs} == {"session_kind", "principal_kind", "kind_evidence"}
     orjson.dumps(org.records)  # JSON-serialisable as is
 
 
 def test_volume_and_mix(org: SyntheticOrg) -> None:
     assert 40_000 <= len(org.records) <= 70_000
-    nhis = {r["nhi"] for r in org.records if "nhi" in r}
+    nhis = {r["nhi"] for r in org.records if "nhi" in r and not _person(r)}
     assert 380 <= len(nhis) <= 400
     by_kind = Counter(next(k for k in KINDS if n.startswith(k)) for n in nhis)
     assert set(by_kind) == set(KINDS) and min(by_kind.values()) >= 25
@@ -152,13 +155,13 @@ def test_truth_has_every_detector_variant(org: SyntheticOrg) -> None:
     after_end = {k.removesuffix(":used-after-end") for k in outlived if k.endswith(":used-after-end")}
     at_end = {k for k in outlived if not k.endswith(":used-after-end")}
     assert after_end - at_end and at_end - after_end and at_end & after_end  # (a), (b) and both
-    assert set(unowned) == {"no-owner", "owner-departed", "identity-deleted"}
+    assert set(unowned) == {"no-owner", "never-registered", "owner-departed", "identity-deleted"}
     cred_attrs = {k.rsplit(":", 1)[1] for k in drift if "=" not in k}
-    assert cred_attrs == set(CREDENTIAL_ATTRS)
+    assert cred_attrs == set(CREDENTIAL_ATTRS) | WORKLOAD_SIGNALS
     ident_attrs = {k.split("=", 1)[0] for k in drift if "=" in k}
     assert ident_attrs == set(IDENTITY_ATTRS)
-    for det in DETECTORS:  # a few dozen incidents: 8-15 NHIs per detector
-        assert 8 <= len({e.nhi for e in org.truth if e.detector == det}) <= 15
+    for det in DETECTORS:  # a few dozen incidents: 8-20 NHIs per detector
+        assert 8 <= len({e.nhi for e in org.truth if e.detector == det}) <= 20
     assert len(triples(org.truth)) == len(org.truth)  # no duplicate expectations
     assert all(e.description for e in org.truth)
 
@@ -181,7 +184,7 @@ def test_ordinary_traffic_is_hygienic(events: list[Event]) -> None:
         elif e.type is EventType.CREDENTIAL_REVOKED:
             assert e.credential in issued
             revoked[e.credential] = e.time
-        elif e.type is EventType.CREDENTIAL_USED:
+        elif e.type is EventType.CREDENTIAL_USED and e.attrs.get("principal_kind") != "human":
             assert e.credential
             i = issued[e.credential]  # every credential is issued before it is used
             assert e.nhi == i.nhi and e.task == i.task  # a bound credential always names its task
@@ -190,14 +193,66 @@ def test_ordinary_traffic_is_hygienic(events: list[Event]) -> None:
             # Both sides carry the same credential-level attributes, so the drift verdict can't
             # depend on how an engine reads an attribute missing on one side.
             used = {a for a in CREDENTIAL_ATTRS if getattr(e.context, a) is not None}
+            if i.attrs.get("session_kind") == "workload":
+                used.discard("ip")  # the platform delivers a workload's credential, not to an address
             assert used == {a for a in CREDENTIAL_ATTRS if getattr(i.context, a) is not None}
 
 
 # -- the truth is what the semantics produce ------------------------------------------------------
 
 
+WORKLOAD_SIGNALS = {
+    "credential-outside-networks",
+    "credential-in-others-seat",
+    "credential-new-platform",
+    "credential-off-known-address",
+}
+
+
+def _person(record: dict[str, Any]) -> bool:
+    return bool(record.get("attrs", {}).get("principal_kind") == "human")
+
+
+def _os(user_agent: str | None) -> str | None:
+    ua = (user_agent or "").lower()
+    return next((o for o in ("windows", "darwin", "linux") if o in ua), None)
+
+
+def _public(ip: str) -> bool:
+    return not ipaddress.ip_address(ip).is_private
+
+
+class _WorkloadOracle:
+    """The workload-credential signals as the brief states them, for one run (all workload uses in
+    time order; people's uses of an address in ``seats``)."""
+
+    def __init__(self, seats: dict[str, list[tuple[datetime, str]]], window: timedelta) -> None:
+        self.seats, self.window = seats, window
+        self.platform: dict[str, str] = {}
+        self.addresses: dict[str, list[str]] = defaultdict(list)
+
+    def judge(self, e: Event, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> set[str]:
+        out = set()
+        cred, ip = e.credential or "", e.context.ip
+        os_now = _os(e.context.user_agent)
+        if os_now and self.platform.setdefault(cred, os_now) != os_now:
+            out.add("credential-new-platform")
+        if ip is None:
+            return out
+        if networks and _public(ip) and not any(ipaddress.ip_address(ip) in n for n in networks):
+            out.add("credential-outside-networks")
+        known = self.addresses[cred]
+        if e.context.instance and _public(ip) and any(_public(a) for a in known) and ip not in known:
+            out.add("credential-off-known-address")
+        if any(abs(e.time - when) <= self.window and who != e.nhi for when, who in self.seats[ip]):
+            out.add("credential-in-others-seat")
+        if ip not in known:
+            known.append(ip)
+        return out
+
+
 def oracle(
-    events: list[Event], *, any_task_start_seeds: bool, count_all_events: bool
+    events: list[Event], *, any_task_start_seeds: bool, count_all_events: bool, networks: str = ""
 ) -> set[tuple[str, str, str]]:
     """The three detectors as the brief states them, written independently of the engine.
 
@@ -206,6 +261,7 @@ def oracle(
     of the NHI (or only those with identity-level context). The truth must hold under all.
     """
     s = Settings()
+    nets = [ipaddress.ip_network(c) for c in networks.split(",") if c]
     overhang, grace = timedelta(seconds=s.max_overhang_s), timedelta(seconds=s.grace_s)
     found: set[tuple[str, str, str]] = set()
     registered: set[str] = set()
@@ -219,6 +275,13 @@ def oracle(
     baseline: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     seeded: set[str] = set()
     count: Counter[str] = Counter()
+    seats: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for e in events:  # a person's use of an address counts before or after a workload's (a window)
+        if e.attrs.get("principal_kind") == "human" and e.type is EventType.CREDENTIAL_USED and e.context.ip:
+            seats[e.context.ip].append((e.time, e.nhi or ""))
+    workload = _WorkloadOracle(seats, timedelta(seconds=s.seat_window_s))
+    # scopes an inventory covers: native registrations are inventory records (docs/detectors.md)
+    inventoried = {scope_of(e.nhi) for e in events if e.nhi and e.type is EventType.IDENTITY_REGISTERED}
     for e in sorted(events, key=Event.sort_key):
         nhi, t = e.nhi or "", e.type
         values = [(a, v) for a in IDENTITY_ATTRS if (v := getattr(e.context, a)) is not None]
@@ -248,12 +311,17 @@ def oracle(
                 if ce.expires_at is not None and ce.expires_at <= e.time + overhang:
                     continue
                 found.add((TOKEN_OUTLIVED_TASK, ce.nhi or "", c))
+        if e.attrs.get("principal_kind") == "human":
+            continue  # people are kept, never judged
         if t in (EventType.CREDENTIAL_ISSUED, EventType.CREDENTIAL_USED):
             if nhi in deleted:
                 found.add((UNOWNED_ACTOR, nhi, "identity-deleted"))
             elif owner.get(nhi) in departed:
                 found.add((UNOWNED_ACTOR, nhi, "owner-departed"))
-            elif nhi not in registered or owner.get(nhi) is None:
+            elif nhi not in registered:
+                if scope_of(nhi) in inventoried:  # a shadow NHI; with no inventory, no finding
+                    found.add((UNOWNED_ACTOR, nhi, "never-registered"))
+            elif owner.get(nhi) is None:
                 found.add((UNOWNED_ACTOR, nhi, "no-owner"))
         if t is EventType.CREDENTIAL_USED and e.credential in creds:
             issue = creds[e.credential]
@@ -264,6 +332,8 @@ def oracle(
                 was, now = getattr(issue.context, a), getattr(e.context, a)
                 if was is not None and now is not None and was != now:
                     found.add((CONTEXT_DRIFT, nhi, f"{e.credential}:{a}"))
+            if issue.attrs.get("session_kind") == "workload":
+                found.update((CONTEXT_DRIFT, nhi, f"{e.credential}:{r}") for r in workload.judge(e, nets))
         if not values:
             continue
         trusted = (t is EventType.TASK_STARTED and (any_task_start_seeds or e.attested)) or (
@@ -284,7 +354,12 @@ def oracle(
 def test_truth_is_exactly_what_the_semantics_produce(
     org: SyntheticOrg, events: list[Event], any_task_start_seeds: bool, count_all_events: bool
 ) -> None:
-    found = oracle(events, any_task_start_seeds=any_task_start_seeds, count_all_events=count_all_events)
+    found = oracle(
+        events,
+        any_task_start_seeds=any_task_start_seeds,
+        count_all_events=count_all_events,
+        networks=org.networks,
+    )
     assert found == triples(org.truth)
 
 
@@ -292,13 +367,14 @@ def test_truth_holds_for_other_seeds_and_shapes() -> None:
     for kw in ({"seed": 21, "hours": 6.0}, {"seed": 22, "identities": minimum_identities(), "hours": 48.0}):
         small = generate(**kw)  # type: ignore[arg-type]
         evs = [event_from_record(r) for r in small.records]
-        assert oracle(evs, any_task_start_seeds=True, count_all_events=True) == triples(small.truth), kw
+        found = oracle(evs, any_task_start_seeds=True, count_all_events=True, networks=small.networks)
+        assert found == triples(small.truth), kw
 
 
 def test_engine_finds_exactly_the_truth(org: SyntheticOrg, events: list[Event]) -> None:
     """End to end with the real engine, fed in delivery order (through its reorder buffer)."""
     engine_mod = pytest.importorskip("streams.engine")
-    engine = engine_mod.Engine(Settings())
+    engine = engine_mod.Engine(Settings(own_networks=org.networks))
     findings = []
     for e in events:
         findings.extend(engine.process(e).findings)

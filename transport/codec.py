@@ -91,3 +91,22 @@ def decode_entity(data: bytes) -> CredentialRow | TaskRow:
     for k in ("started_at", "ended_at"):
         d[k] = _dt(d.get(k))
     return TaskRow(**d)
+
+
+SkipKey = tuple[str, str, str]  # (origin, source, reason)
+
+
+def encode_skipped(key: SkipKey, records: int) -> tuple[bytes, bytes]:
+    """(key, value) of a skip tally on the ingest-stats topic."""
+    origin, source, reason = key
+    return "\x1f".join(key).encode(), orjson.dumps(
+        {"origin": origin, "source": source, "reason": reason, "records": records}
+    )
+
+
+def decode_skipped(data: bytes) -> tuple[SkipKey, int]:
+    d = orjson.loads(data)
+    records = d["records"]
+    if not isinstance(records, int) or isinstance(records, bool) or records < 0:
+        raise ValueError(f"records must be a count, got {records!r}")
+    return (str(d["origin"]), str(d["source"]), str(d["reason"])), records

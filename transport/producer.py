@@ -22,7 +22,7 @@ from contract.events import Event
 from contract.rejects import Reject
 from ingest.collect import Collector
 from ingest.sources import RawRecord
-from transport.codec import encode_event, event_key
+from transport.codec import SkipKey, encode_event, encode_skipped, event_key
 from transport.dlq import dlq_headers
 from transport.topics import Topics
 
@@ -36,6 +36,7 @@ class IngestStats:
     records: int = 0
     events: int = 0
     rejects: int = 0
+    skipped: int = 0  # records about no NHI (counted, on the ingest-stats topic)
     sent: int = 0  # acknowledged by the broker (events + rejects)
     seconds: float = 0.0
 
@@ -89,6 +90,12 @@ class EventProducer:
     async def send_event(self, event: Event) -> None:
         await self._send(self.topics.events, event_key(event), encode_event(event), None)
 
+    async def send_skipped(self, counts: dict[SkipKey, int]) -> None:
+        """This run's tallies of records about no NHI, per input, collector and reason: a compacted
+        topic keeps the latest count per key, and the sink stores it (``skipped``)."""
+        for key, records in counts.items():
+            await self._send(self.topics.stats, *encode_skipped(key, records), None)
+
     async def send_reject(self, reject: Reject) -> None:
         headers = dlq_headers(reject, self.fingerprint_key)
         await self._send(self.topics.dlq, None, reject.raw.encode(), headers)
@@ -130,22 +137,31 @@ class _Reader:
     """Runs the blocking parse in a thread, handing chunks of events and rejects to the event loop."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any], stop: threading.Event
+        self,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[Any],
+        stop: threading.Event,
+        skipped: dict[SkipKey, int],
     ) -> None:
         self.loop = loop
         self.queue = queue
         self.stop = stop
         self._chunk: list[Event | Reject] = []
+        self._skipped = skipped  # the collector's tallies, written by this thread only
+        self._skips_sent = 0
 
     def _put(self, value: Any) -> None:
         # Blocks this thread while the queue is full: the producer's pace limits the reading.
         asyncio.run_coroutine_threadsafe(self.queue.put(value), self.loop).result()
 
     def hand_over(self) -> None:
-        """Also called by the source when it is idle, so a quiet followed file doesn't hold records back."""
-        if self._chunk:
+        """Also called by the source when it is idle, so a quiet followed file doesn't hold records back.
+        Skip tallies travel with the chunk (copied here, in the thread that counts them)."""
+        skips = sum(self._skipped.values())
+        if self._chunk or skips != self._skips_sent:
             out, self._chunk = self._chunk, []
-            self._put(out)
+            self._skips_sent = skips
+            self._put((out, dict(self._skipped)))
 
     def run(self, items: Iterable[Event | Reject]) -> None:
         try:
@@ -177,7 +193,8 @@ async def run_ingest(
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
     stats = IngestStats()
     started = time.perf_counter()
-    reader = _Reader(loop, queue, stop)
+    reader = _Reader(loop, queue, stop, collector.skipped)
+    sent_skips: dict[SkipKey, int] = {}
     thread = threading.Thread(
         target=reader.run,
         args=(collector.run(records(reader.hand_over)),),
@@ -192,14 +209,19 @@ async def run_ingest(
                 break
             if isinstance(got, BaseException):
                 raise got
-            for item in got:
+            items, skipped = got
+            for item in items:
                 if isinstance(item, Event):
                     await producer.send_event(item)
                 else:
                     await producer.send_reject(item)
+            changed = {k: n for k, n in skipped.items() if sent_skips.get(k) != n}
+            if changed:
+                await producer.send_skipped(changed)
+                sent_skips.update(changed)
             if queue.empty():  # the reader is behind (or idle): get what was sent acknowledged now
                 await producer.flush()
-            _count(stats, collector, producer, started)
+            _count(stats, collector, producer, started, sent_skips)
             if on_progress is not None:
                 on_progress(stats)
     finally:
@@ -209,13 +231,20 @@ async def run_ingest(
                 queue.get_nowait()
             await asyncio.sleep(0.01)
     await producer.flush()
-    _count(stats, collector, producer, started)
+    _count(stats, collector, producer, started, sent_skips)
     return stats
 
 
-def _count(stats: IngestStats, collector: Collector, producer: EventProducer, started: float) -> None:
+def _count(
+    stats: IngestStats,
+    collector: Collector,
+    producer: EventProducer,
+    started: float,
+    skipped: dict[SkipKey, int],
+) -> None:
     stats.records = collector.records
     stats.events = collector.events
     stats.rejects = collector.rejects
+    stats.skipped = sum(skipped.values())
     stats.sent = producer.sent
     stats.seconds = time.perf_counter() - started

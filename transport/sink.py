@@ -34,7 +34,7 @@ from store.query_server import QueryServer
 from store.store import Store
 from store.writer import WriteStats
 from transport.admin import ensure_topics
-from transport.codec import decode_entity, decode_event, decode_finding, decode_trust
+from transport.codec import decode_entity, decode_event, decode_finding, decode_skipped, decode_trust
 from transport.dlq import received_at, reject_from_dlq
 from transport.topics import Topics
 
@@ -98,6 +98,9 @@ class _Decoder:
                 self.batch.trust.append(change)
                 if identity is not None:
                     self.batch.snapshots.identities.append(identity)
+            elif topic == t.stats:
+                key, records = decode_skipped(value)
+                self.batch.skipped[key] = records
             elif topic == t.entities:
                 row = decode_entity(value)
                 if isinstance(row, CredentialRow):
@@ -238,7 +241,7 @@ async def run_sink(
             stats.query_address = server.address
         positions = _Positions(consumer, store, group, asyncio.Lock())
         consumer.subscribe(
-            [topics.events, topics.dlq, topics.findings, topics.trust, topics.entities],
+            [topics.events, topics.dlq, topics.findings, topics.trust, topics.entities, topics.stats],
             listener=_listener(positions),
         )
         try:

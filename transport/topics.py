@@ -49,8 +49,13 @@ class Topics:
         """Credential and task snapshots; compacted, key = kind + id."""
         return self.prefix + "entities"
 
+    @property
+    def stats(self) -> str:
+        """What ingest skipped (records about no NHI) per input, collector and reason; compacted."""
+        return self.prefix + "ingest-stats"
+
     def compacted(self) -> set[str]:
-        return {self.trust, self.entities}
+        return {self.trust, self.entities, self.stats}
 
     def all(self) -> list[str]:
         return [
@@ -61,6 +66,7 @@ class Topics:
             self.findings,
             self.trust,
             self.entities,
+            self.stats,
         ]
 
 

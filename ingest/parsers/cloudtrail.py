@@ -3,8 +3,8 @@
 One record yields the caller's ``credential.used`` (when an identity made the call) plus what the
 call did to identities: STS issuance, access keys created / deactivated / deleted, users and roles
 created, tagged with an owner, deleted. A failed call (``errorCode``) did nothing but the use.
-People (root, console sessions, IAM Identity Center and SAML sessions) are kept as
-``aws:<account>:human/<name>`` with ``attrs.principal_kind = "human"``; see ingest/providers/aws_principal.py.
+Who the caller is, and whether a person or a machine acted, is ``ingest/providers/aws_principal.py``:
+one id per principal, the person-or-machine evidence on the event (``contract.identity``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Context, EventType
+from contract.identity import HUMAN, MACHINE, WORKLOAD
 from ingest.parsing import ParseContext
 from ingest.providers.aws_principal import (
     Principal,
     human_session,
     instance_of,
     parse_role_arn,
+    record_partition,
     resolve_caller,
+    service_linked,
 )
 from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
 from ingest.toolkit.fields import as_dict, as_list, ci, text
@@ -107,8 +110,10 @@ def parse_cloudtrail(record: Any, ctx: ParseContext) -> list[Any]:
             _iam_effects(rec, name, time, caller, em)
     if not em.events:
         kind = text(ci(ci(rec, "userIdentity"), "type"))
-        if kind in ("AWSService", "WebIdentityUser", "SAMLUser"):
-            return []  # AWS acting for itself, or a failed federation: no identity of ours acted
+        if kind == "AWSService":
+            raise RecordSkipped(f"cloudtrail: an AWS service acting for itself ({name})")
+        if kind in ("WebIdentityUser", "SAMLUser"):
+            raise RecordSkipped(f"cloudtrail: a federated caller that got no AWS credential ({name})")
         raise RecordRejected(
             f"CloudTrail {name}: userIdentity names no principal with an account (type {kind!r})"
         )
@@ -153,7 +158,11 @@ def _caller_use(
         # A service name in sourceIPAddress (the call came through an AWS service) is kept here.
         "source_host": src if src and base.ip is None else None,
         "source_identity": text(dig_ctx(ui, "sourceIdentity")),
-        "role": caller.role if caller.human else None,
+        "role_session_name": caller.session,
+        # A service calling with the caller's permissions (forward access sessions) is the service's
+        # doing, not a use from the caller's seat.
+        "session_kind": "service" if invoked_by and caller.session_kind != "person" else caller.session_kind,
+        "managed_by": caller.managed_by,
     }
     context = base.model_copy(update={"instance": caller.instance}) if caller.instance else base
     em.emit(
@@ -168,7 +177,8 @@ def _caller_use(
         outcome="failure" if failed else "success",
         context=context,
         attrs=attrs,
-        human=caller.human,
+        principal_kind=caller.principal_kind,
+        kind_evidence=caller.kind_evidence,
     )
 
 
@@ -194,23 +204,48 @@ def _resource(rec: dict[str, Any]) -> str | None:
     return None
 
 
+# Services that assume a role for a workload of the customer's: the session's credential belongs to
+# that workload (an instance, a task, a function, a pod), so using it elsewhere is theft. Other
+# services assume roles for their own work: those sessions are the provider's.
+_WORKLOAD_SERVICES = {
+    "ec2.amazonaws.com": "EC2 instance profile",
+    "ecs-tasks.amazonaws.com": "ECS task role",
+    "lambda.amazonaws.com": "Lambda execution role",
+    "pods.eks.amazonaws.com": "EKS Pod Identity",
+    "build.apprunner.amazonaws.com": "App Runner",
+    "tasks.apprunner.amazonaws.com": "App Runner",
+}
+
+
 def _sts_issue(
     rec: dict[str, Any], name: str, time: datetime, caller: Principal | None, base: Context, em: Emitter
 ) -> None:
     req, resp = as_dict(ci(rec, "requestParameters")), as_dict(ci(rec, "responseElements"))
     creds = as_dict(ci(resp, "credentials"))
+    part = caller.partition if caller else record_partition(rec)
     account = text(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
     session = text(ci(req, "roleSessionName"))
+    web = as_dict(ci(rec, "userIdentity"))
+    service = text(ci(web, "invokedBy")) if text(ci(web, "type")) == "AWSService" else None
     role: str | None = None
+    kind: str | None = None
+    evidence: str | None = None
+    session_kind = "assumed"
+    managed: str | None = None
     if name == "GetSessionToken":
         if caller is None:
             return
-        nhi, human, account = caller.nhi, caller.human, caller.account
+        nhi, account = caller.nhi, caller.account
+        kind, evidence, session_kind = (
+            caller.principal_kind,
+            caller.kind_evidence,
+            caller.session_kind or "key",
+        )
     elif name == "GetFederationToken":
         fed = text(ci(req, "name")) or _last(text(ci(dig_resp(rec, "federatedUser"), "arn")))
         if not fed or not account:
             return
-        nhi, human = f"aws:{account}:federated-user/{fed}", False
+        nhi = f"{part}:{account}:federated-user/{fed}"
     else:
         parsed = parse_role_arn(text(ci(req, "roleArn"))) or parse_role_arn(
             text(ci(ci(resp, "assumedRoleUser"), "arn"))
@@ -219,10 +254,37 @@ def _sts_issue(
             return
         account, role, from_arn = parsed
         session = session or from_arn
-        human = name == "AssumeRoleWithSAML" or human_session(role, session, text(ci(req, "roleArn")))
-        subject = text(ci(resp, "subject")) or text(ci(ci(rec, "userIdentity"), "userName"))
-        person = session or subject or role
-        nhi = f"aws:{account}:human/{person}" if human else f"aws:{account}:role/{role}"
+        nhi = f"{part}:{account}:role/{role}"
+        subject = text(ci(resp, "subject")) or text(ci(web, "userName"))
+        person = human_session(role, session, text(ci(req, "roleArn")))
+        if name == "AssumeRoleWithSAML":
+            kind, evidence, session_kind = HUMAN, "SAML federation of a person", "person"
+        elif person is not None:
+            kind, evidence, session_kind = HUMAN, person, "person"
+        elif name == "AssumeRoleWithWebIdentity":
+            if subject and "@" in subject:
+                kind, evidence, session_kind = HUMAN, "web identity federation of a person", "person"
+            else:
+                kind, evidence, session_kind = (
+                    MACHINE,
+                    "web identity federation (a workload's token)",
+                    WORKLOAD,
+                )
+        elif service in _WORKLOAD_SERVICES:
+            kind, evidence, session_kind = (
+                MACHINE,
+                f"{_WORKLOAD_SERVICES[service]}: assumed by {service}",
+                WORKLOAD,
+            )
+        elif service is not None:
+            kind, evidence, session_kind, managed = (
+                MACHINE,
+                f"assumed by {service} for its own work",
+                "service",
+                "aws",
+            )
+        if service_linked(role, text(ci(req, "roleArn"))):
+            kind, evidence, session_kind, managed = MACHINE, "service-linked role", "service", "aws"
     expires = parse_time(ci(creds, "expiration"))
     assumed = None
     if expires is None:
@@ -230,10 +292,7 @@ def _sts_issue(
         # requested duration (or the API default), flagged like the other collectors do.
         duration = ci(req, "durationSeconds") or _STS_DEFAULT_S.get(name, 3600)
         expires, assumed = add_seconds(time, duration), True
-    task = None
-    if role and session and not human:
-        task = f"aws-session:{account}/{role}/{session}"
-    web = as_dict(ci(rec, "userIdentity"))
+    task = f"aws-session:{account}/{role}/{session}" if role and session else None
     attrs = {
         "aws_event_id": text(ci(rec, "eventID")),
         "role_session_name": session,
@@ -242,9 +301,11 @@ def _sts_issue(
         or (text(ci(web, "userName")) if name == "AssumeRoleWithWebIdentity" else None),
         "identity_provider": text(ci(resp, "provider")) or text(ci(web, "identityProvider")),
         "saml_subject": text(ci(resp, "subject")),
-        "issued_by": caller.nhi if caller else text(ci(web, "invokedBy")),
-        "role": f"aws:{account}:role/{role}" if human and role else None,
+        "issued_by": caller.nhi if caller else service,
         "expires_at_assumed": assumed,
+        "session_kind": session_kind,
+        "managed_by": managed,
+        "aliases": [a for a in (text(ci(req, "roleArn")),) if a and role and a.endswith("/" + role)] or None,
     }
     instance = instance_of(session)
     em.emit(
@@ -258,10 +319,11 @@ def _sts_issue(
         method=STS_METHODS[name],
         # A web-identity token (EKS, GitHub Actions OIDC...) or an AWS service assuming the role for
         # its workload (Lambda, EC2 instance profiles) is the platform vouching for the workload.
-        attested=name == "AssumeRoleWithWebIdentity" or text(ci(web, "type")) == "AWSService",
+        attested=name == "AssumeRoleWithWebIdentity" or service is not None,
         context=base.model_copy(update={"instance": instance}) if instance else base,
         attrs=attrs,
-        human=human,
+        principal_kind=kind,
+        kind_evidence=evidence,
     )
 
 
@@ -269,93 +331,153 @@ def _last(arn: str | None) -> str | None:
     return arn.rsplit("/", 1)[-1] if arn and "/" in arn else None
 
 
-def _user_nhi(account: str, user: str | None, caller: Principal | None) -> tuple[str, bool] | None:
+def _user_nhi(base: str, user: str | None, caller: Principal | None) -> tuple[str, bool] | None:
     """The IAM user an access-key call is about: the named user, else the caller itself."""
     if user and user.lower() != "root":
-        return f"aws:{account}:user/{user}", False
+        return f"{base}:user/{user}", False
     if user or (caller and caller.kind == "Root"):
-        return f"aws:{account}:human/root", True  # root's own access key
+        return f"{base}:root", True  # root's own access key
     if caller and caller.kind == "IAMUser":
         return caller.nhi, caller.human
     return None
 
 
 _ACCESS_KEY_CALLS = frozenset({"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"})
+_LIFECYCLE_CALLS = frozenset(
+    {"CreateUser", "CreateRole", "DeleteUser", "DeleteRole", "TagUser", "TagRole", "CreateServiceLinkedRole"}
+)
 
 
 def _iam_effects(
     rec: dict[str, Any], name: str, time: datetime, caller: Principal | None, em: Emitter
 ) -> None:
-    verb, kind = name[:-4], name[-4:].lower()
-    lifecycle = kind in ("user", "role") and verb in ("Create", "Delete", "Tag")
-    if not lifecycle and name not in _ACCESS_KEY_CALLS:
+    if name not in _LIFECYCLE_CALLS and name not in _ACCESS_KEY_CALLS:
         return  # most calls change no identity: decided before reading anything
     req, resp = as_dict(ci(rec, "requestParameters")), as_dict(ci(rec, "responseElements"))
     account = text(ci(rec, "recipientAccountId")) or (caller.account if caller else None)
     if account is None:
         return
+    base = f"{caller.partition if caller else record_partition(rec)}:{account}"
     by = caller.nhi if caller else None
     common = {"aws_event_id": text(ci(rec, "eventID")), "changed_by": by}
     if name in _ACCESS_KEY_CALLS:
-        key_obj = as_dict(ci(resp, "accessKey"))
-        user = text(ci(req, "userName")) or text(ci(key_obj, "userName"))
-        target = _user_nhi(account, user, caller)
-        key = text(ci(key_obj, "accessKeyId")) or text(ci(req, "accessKeyId"))
-        if target is None or key is None:
-            return
-        nhi, human = target
-        status = text(ci(req, "status"))
-        if name == "DeleteAccessKey" or (name == "UpdateAccessKey" and status == "Inactive"):
-            em.emit(
-                EventType.CREDENTIAL_REVOKED,
-                time,
-                "revoked",
-                nhi=nhi,
-                credential=key,
-                attrs=common,
-                human=human,
-            )
-        elif name == "CreateAccessKey" or status == "Active":
-            attrs = {**common, "reactivated": True if name == "UpdateAccessKey" else None}
-            # IAM access keys never expire on their own: expires_at stays absent.
-            em.emit(
-                EventType.CREDENTIAL_ISSUED,
-                time,
-                "issued",
-                nhi=nhi,
-                credential=key,
-                method="iam-access-key",
-                attrs=attrs,
-                human=human,
-            )
+        _access_key(name, req, resp, base, caller, time, common, em)
+    elif name == "CreateServiceLinkedRole":
+        role = text(ci(ci(resp, "role"), "roleName"))
+        if role:
+            attrs = {**common, "managed_by": "aws", "created_by": by}
+            em.emit(EventType.IDENTITY_REGISTERED, time, "registered", nhi=f"{base}:role/{role}", attrs=attrs)
+    else:
+        # The creator answers for what it created only when the call shows a person made it.
+        person = by if caller is not None and caller.human else None
+        _user_or_role(name, req, resp, base, by, person, time, common, em)
+
+
+def _access_key(
+    name: str,
+    req: dict[str, Any],
+    resp: dict[str, Any],
+    base: str,
+    caller: Principal | None,
+    time: datetime,
+    common: dict[str, Any],
+    em: Emitter,
+) -> None:
+    key_obj = as_dict(ci(resp, "accessKey"))
+    user = text(ci(req, "userName")) or text(ci(key_obj, "userName"))
+    target = _user_nhi(base, user, caller)
+    key = text(ci(key_obj, "accessKeyId")) or text(ci(req, "accessKeyId"))
+    if target is None or key is None:
         return
-    if not lifecycle:
-        return
+    nhi, root = target
+    status = text(ci(req, "status"))
+    kind, evidence = (HUMAN, "the account's root user") if root else (None, None)
+    if name == "DeleteAccessKey" or (name == "UpdateAccessKey" and status == "Inactive"):
+        em.emit(
+            EventType.CREDENTIAL_REVOKED,
+            time,
+            "revoked",
+            nhi=nhi,
+            credential=key,
+            attrs=common,
+            principal_kind=kind,
+            kind_evidence=evidence,
+        )
+    elif name == "CreateAccessKey" or status == "Active":
+        attrs = {**common, "reactivated": True if name == "UpdateAccessKey" else None, "session_kind": "key"}
+        # IAM access keys never expire on their own: expires_at stays absent.
+        em.emit(
+            EventType.CREDENTIAL_ISSUED,
+            time,
+            "issued",
+            nhi=nhi,
+            credential=key,
+            method="iam-access-key",
+            attrs=attrs,
+            principal_kind=kind,
+            kind_evidence=evidence,
+        )
+
+
+def _user_or_role(
+    name: str,
+    req: dict[str, Any],
+    resp: dict[str, Any],
+    base: str,
+    by: str | None,
+    person: str | None,
+    time: datetime,
+    common: dict[str, Any],
+    em: Emitter,
+) -> None:
+    verb, kind = name[:-4], name[-4:].lower()
     entity = text(ci(req, "userName" if kind == "user" else "roleName"))
     if entity is None:
         return
-    nhi = f"aws:{account}:{kind}/{entity}"
-    owner = _owner_tag(ci(req, "tags"))
+    nhi = f"{base}:{kind}/{entity}"
+    tagged = _owner_tag(ci(req, "tags"))
     if verb == "Delete":
         em.emit(EventType.IDENTITY_DELETED, time, "deleted", nhi=nhi, attrs=common)
     elif verb == "Create":
-        purpose = text(ci(req, "description"))
+        arn = text(ci(ci(resp, kind), "arn"))
+        attrs = {
+            **common,
+            "created_by": by,
+            # The tag names the owner; without one, the person who created it (a weaker owner).
+            "owner_source": "tag" if tagged else ("creator" if person else None),
+            "aliases": [arn] if arn else None,
+            "managed_by": "aws" if kind == "role" and service_linked(entity, arn) else None,
+        }
         em.emit(
             EventType.IDENTITY_REGISTERED,
             time,
             "registered",
             nhi=nhi,
-            owner=owner,
-            purpose=purpose,
-            attrs=common,
+            owner=tagged or person,
+            purpose=text(ci(req, "description")),
+            attrs=attrs,
         )
-    elif owner is not None:
-        em.emit(EventType.IDENTITY_UPDATED, time, "updated", nhi=nhi, owner=owner, attrs=common)
+    elif tagged is not None:
+        em.emit(
+            EventType.IDENTITY_UPDATED,
+            time,
+            "updated",
+            nhi=nhi,
+            owner=tagged,
+            attrs={**common, "owner_source": "tag"},
+        )
+
+
+# Tag keys that name an owner, in order of preference (compared case-insensitively, '-', '_' and
+# ':' ignored): an explicit owner first, then a team.
+_OWNER_TAGS = ("owner", "owneremail", "ownedby", "technicalowner", "team", "ownerteam", "contact")
 
 
 def _owner_tag(tags: Any) -> str | None:
+    found: dict[str, str] = {}
     for tag in as_list(tags):
         key = text(ci(tag, "key"))
-        if key and key.lower() == "owner":
-            return text(ci(tag, "value"))
-    return None
+        value = text(ci(tag, "value"))
+        if key and value:
+            found.setdefault(key.lower().replace("-", "").replace("_", "").replace(":", ""), value)
+    return next((found[k] for k in _OWNER_TAGS if k in found), None)

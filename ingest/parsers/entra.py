@@ -1,149 +1,237 @@
 """Microsoft Entra ID (Azure AD) sign-in and audit logs -> canonical events.
 
-Shape: the diagnostic-settings export (Log Analytics, Event Hub, storage): top-level ``category``,
-``time``, ``properties``. Panther's copies also put the audit sub-category (ApplicationManagement,
-Policy, ...) in ``category`` and lower-case some top-level keys; both are accepted.
+Shapes: the diagnostic-settings export (Event Hub, storage: top-level ``category``, ``time``,
+``properties`` in camelCase) and Log Analytics rows (flat, PascalCase columns: ``Type`` names the
+table, ``CreatedDateTime``, ``AppId``, ``Status``...; dynamic columns such as ``InitiatedBy`` may be
+JSON text). Panther's copies also put the audit sub-category (ApplicationManagement, Policy, ...)
+in ``category`` and lower-case some top-level keys; all are read case-insensitively.
 
-Sign-ins (``createdDateTime``, status ``errorCode`` 0 = success):
+Ids (``ingest/providers/entra_principal.py``): a service principal, managed identities included, is
+``entra:sp/<service principal object id>`` (the id sign-in and audit logs both carry) with
+``entra:appid/<appId>`` in ``attrs.aliases``; an application object ``entra:app/<object id>``; a user
+``entra:user/<upn>``. Microsoft's first-party apps (``appOwnerTenantId`` a Microsoft tenant) are
+``managed_by = "microsoft"``.
 
-- ServicePrincipalSignInLogs -> ``entra:sp/<appId>`` (else the service principal object id);
-  ManagedIdentitySignInLogs (or ``managedIdentityType`` set) -> ``entra:mi/<appId>``.
-  Success: ``credential.issued`` for the access token (credential = ``uniqueTokenIdentifier``,
-  method ``entra-client-credentials`` / ``entra-managed-identity``), plus ``credential.used`` of
-  the app credential that obtained it when the log names it (``servicePrincipalCredentialKeyId``).
-  Failure: ``credential.used`` with outcome failure. Sign-in logs carry no token lifetime, so expiry
-  is assumed (source option ``token_lifetime_s``, default 3600; managed identities 86400, the
-  lifetime of their cached tokens) and flagged ``attrs.expires_at_assumed``.
-- SignInLogs / NonInteractiveUserSignInLogs -> people: ``entra:human/<userPrincipalName>`` with
-  ``attrs.principal_kind = "human"``. UPNs are compared case-insensitively by Entra, so they are
-  lower-cased here (as are owners), so one person is one id.
+Sign-ins (status ``errorCode`` 0 = success):
 
-Audit logs: the initiator's ``credential.used`` (a person or an app), plus
-"Add service principal credentials" / "Update application - Certificates and secrets management" (Entra writes an en dash)
--> ``credential.issued`` per added key (KeyIdentifier; expiry from EndDate when logged, else never),
-"Remove service principal credentials" (and keys dropped by the update) -> ``credential.revoked``,
-"Add service principal" / "Add application" -> ``identity.registered``, "Add owner to ..." ->
-``identity.updated`` with the owner's UPN, "Delete service principal" / "Delete application" ->
-``identity.deleted``.
+- ServicePrincipalSignInLogs, ManagedIdentitySignInLogs (``principal_kind = "machine"``): success
+  -> ``credential.issued`` for the access token (credential = ``uniqueTokenIdentifier``, method
+  ``entra-client-credentials`` / ``entra-managed-identity``), plus ``credential.used`` of the app
+  credential that obtained it when the log names it (``servicePrincipalCredentialKeyId``). Failure:
+  ``credential.used`` with outcome failure. Sign-in logs carry no token lifetime, so expiry is
+  assumed (source option ``token_lifetime_s``, default 3600; managed identities 86400, the lifetime
+  of their cached tokens) and flagged ``attrs.expires_at_assumed``. ``session_kind``: a secret or
+  certificate is ``key``; a managed identity or a federated (workload identity) credential
+  ``workload``.
+- SignInLogs, NonInteractiveUserSignInLogs and ADFSSignInLogs (AD FS federated sign-ins) -> people,
+  ``principal_kind = "human"`` with the sign-in as evidence (MFA when the log says it was required),
+  ``session_kind = "person"``.
+
+Audit logs: the initiator's ``credential.used`` (a person or a service principal), plus
+"Add service principal credentials" / "Update application - Certificates and secrets management"
+(Entra writes an en dash) -> ``credential.issued`` per added key (KeyIdentifier; expiry from
+EndDate when logged, else never), "Remove service principal credentials" (and keys dropped by the
+update) -> ``credential.revoked``, "Add service principal" / "Add application" ->
+``identity.registered`` with its creator (``created_by``; a person who created it is its owner,
+``owner_source = creator``), "Add owner to ..." -> ``identity.updated`` with the added user's UPN
+(``owner_source = log``), "Delete service principal" / "Delete application" -> ``identity.deleted``.
+Other Entra categories (provisioning, risk events...) are skipped with their reason.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
+from contract.identity import SESSION_KIND, WORKLOAD
 from ingest.parsing import ParseContext
+from ingest.providers.entra_audit import audit_events
+from ingest.providers.entra_principal import person_attrs, service_principal, structured, user_id
 from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
-from ingest.toolkit.fields import as_dict, as_int, as_list, ci, text
+from ingest.toolkit.fields import as_dict, as_int, ci, text
 from ingest.toolkit.times import add_seconds, parse_time
 
 SOURCE = "entra"
 
+# Diagnostic-settings categories and Log Analytics table names (``Type``), lower-cased.
 SIGN_IN = {
-    "ServicePrincipalSignInLogs": "sp",
-    "MicrosoftServicePrincipalSignInLogs": "sp",
-    "ManagedIdentitySignInLogs": "mi",
-    "SignInLogs": "user",
-    "NonInteractiveUserSignInLogs": "user",
+    "serviceprincipalsigninlogs": "sp",
+    "microsoftserviceprincipalsigninlogs": "sp",
+    "aadserviceprincipalsigninlogs": "sp",
+    "managedidentitysigninlogs": "mi",
+    "aadmanagedidentitysigninlogs": "mi",
+    "signinlogs": "user",
+    "noninteractiveusersigninlogs": "user",
+    "aadnoninteractiveusersigninlogs": "user",
+    "adfssigninlogs": "adfs",
 }
 # Directory audit: "AuditLogs" in real exports; Panther's copies use the audit sub-category.
 AUDIT = {
-    "AuditLogs",
-    "ApplicationManagement",
-    "DirectoryManagement",
-    "UserManagement",
-    "RoleManagement",
-    "GroupManagement",
-    "Policy",
-    "Authentication",
-    "Device",
+    "auditlogs",
+    "applicationmanagement",
+    "directorymanagement",
+    "usermanagement",
+    "rolemanagement",
+    "groupmanagement",
+    "policy",
+    "authentication",
+    "device",
 }
-_KEY = re.compile(r"KeyIdentifier=([0-9A-Za-z-]+)([^\]]*)")
-_FIELD = re.compile(r"(KeyType|DisplayName|EndDate)=([^,\]]*)")
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Other Entra diagnostic categories: valid records, but about no sign-in or directory change.
+OTHER = {
+    "provisioninglogs",
+    "aadprovisioninglogs",
+    "riskyusers",
+    "userriskevents",
+    "riskyserviceprincipals",
+    "serviceprincipalriskevents",
+    "aadriskyusers",
+    "aaduserriskevents",
+    "networkaccesstrafficlogs",
+    "microsoftgraphactivitylogs",
+    "enrichedoffice365auditlogs",
+    "b2crequestlogs",
+    "aadcustomsecurityattributeauditlogs",
+}
+_DIRECTORY_FIELDS = ("initiatedBy", "activityDisplayName", "loggedByService")
+_FLAT_TIMES = ("createdDateTime", "activityDateTime", "TimeGenerated")
+_EVIDENCE = {
+    "signinlogs": "interactive sign-in",
+    "noninteractiveusersigninlogs": "sign-in of a user's session",
+    "aadnoninteractiveusersigninlogs": "sign-in of a user's session",
+    "adfssigninlogs": "AD FS federated sign-in",
+}
+
+
+def _category(rec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(lower-cased category or table, the properties) of a diagnostic export or a flat row."""
+    props = ci(rec, "properties")
+    if isinstance(props, dict):
+        return (text(ci(rec, "category")) or "").lower(), props
+    # A Log Analytics row: the columns are the properties; Type names the table.
+    kind = (text(ci(rec, "Type")) or "").lower()
+    category = (text(ci(rec, "category")) or "").lower()
+    return (kind if kind in SIGN_IN or kind == "auditlogs" else category or kind), rec
 
 
 def parse_entra(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
-    category = text(ci(rec, "category")) or ""
-    props = as_dict(ci(rec, "properties"))
+    category, props = _category(rec)
     em = Emitter(SOURCE, ctx, "entra:" + record_hash(rec, 12))
     if category in SIGN_IN:
-        _sign_in(rec, props, SIGN_IN[category], ctx, em)
+        _sign_in(rec, props, category, ctx, em)
     elif category in AUDIT:
-        _audit(rec, props, em)
+        audit_events(rec, props, _time(props, rec, "activityDateTime"), em)
+    elif category in OTHER:
+        raise RecordSkipped(f"Entra {category} records are not read: only sign-in and audit logs are")
     else:
-        raise RecordRejected(f"Entra category {category!r} is not a sign-in or audit log")
+        raise RecordRejected(f"Entra category {category or None!r} is not a sign-in or audit log")
+    if not em.events:
+        raise RecordSkipped(f"Entra {category}: names neither its initiator nor an application it changed")
     return em.events
 
 
 def sniff_entra(value: Any) -> bool:
-    if not isinstance(value, dict) or not isinstance(ci(value, "properties"), dict):
+    if not isinstance(value, dict):
         return False
-    category = ci(value, "category")
-    if category in SIGN_IN or category == "AuditLogs":
-        return True
-    # Sub-category names are generic (Azure activity logs also say "Policy"): require directory fields.
     props = ci(value, "properties")
-    return category in AUDIT and any(
-        k in props for k in ("initiatedBy", "activityDisplayName", "loggedByService")
-    )
+    if isinstance(props, dict):
+        category = (text(ci(value, "category")) or "").lower()
+        if category in SIGN_IN or category == "auditlogs":
+            return True
+        # Sub-category names are generic (Azure activity logs also say "Policy"): require directory fields.
+        return category in AUDIT and any(k in props for k in _DIRECTORY_FIELDS)
+    # A flat Log Analytics row: its table, and a sign-in or audit time column.
+    kind = (text(ci(value, "Type")) or "").lower()
+    return (kind in SIGN_IN or kind == "auditlogs") and any(ci(value, k) is not None for k in _FLAT_TIMES)
 
 
 def _time(props: dict[str, Any], rec: dict[str, Any], key: str) -> datetime:
-    time = parse_time(props.get(key)) or parse_time(ci(rec, "time"))
+    time = parse_time(ci(props, key)) or parse_time(ci(rec, "time", "TimeGenerated"))
     if time is None:
         raise RecordRejected(f"Entra record has no usable {key} or time")
     return time
 
 
-def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseContext, em: Emitter) -> None:
-    time = _time(props, rec, "createdDateTime")
-    code = as_int(as_dict(props.get("status")).get("errorCode"))
+def _location(props: dict[str, Any], rec: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """(location details, country): ``location`` is an object in exports, a country column in rows."""
+    details = structured(ci(props, "locationDetails")) or structured(ci(props, "location"))
+    details = as_dict(details)
+    country = text(details.get("countryOrRegion")) or text(ci(props, "location")) or text(ci(rec, "location"))
+    return details, country
+
+
+def _outcome(props: dict[str, Any], rec: dict[str, Any]) -> int | None:
+    code = as_int(as_dict(structured(ci(props, "status"))).get("errorCode"))
+    if code is None:
+        code = as_int(ci(props, "resultType")) if ci(props, "resultType") is not None else None
     if code is None:
         code = as_int(ci(rec, "resultType"))
+    return code
+
+
+def _sign_in(
+    rec: dict[str, Any], props: dict[str, Any], category: str, ctx: ParseContext, em: Emitter
+) -> None:
+    time = _time(props, rec, "createdDateTime")
+    code = _outcome(props, rec)
     ok = code == 0
-    app, sp_id = text(props.get("appId")), text(props.get("servicePrincipalId"))
-    if kind != "user" and text(props.get("managedIdentityType")) not in (None, "none"):
+    kind = SIGN_IN[category]
+    app, sp_id = text(ci(props, "appId")), text(ci(props, "servicePrincipalId"))
+    mi_type = text(ci(props, "managedIdentityType"))
+    if kind == "sp" and mi_type not in (None, "none"):
         kind = "mi"
-    loc = as_dict(props.get("location"))
+    loc, country = _location(props, rec)
     context = make_context(
         em.key,
-        ip=props.get("ipAddress") or ci(rec, "callerIpAddress"),
-        user_agent=props.get("userAgent"),
+        ip=ci(props, "ipAddress") or ci(rec, "callerIpAddress"),
+        user_agent=ci(props, "userAgent"),
         # The sign-in's country: a workload that starts signing in from elsewhere is drift.
-        region=text(loc.get("countryOrRegion")) or text(ci(rec, "location")),
+        region=country,
     )
-    risk = text(props.get("riskLevelDuringSignIn"))
+    risk = text(ci(props, "riskLevelDuringSignIn"))
+    cred_type = (text(ci(props, "clientCredentialType")) or "").lower()
     attrs: dict[str, Any] = {
         "app_id": app,
-        "app_display_name": text(props.get("appDisplayName")),
+        "app_display_name": text(ci(props, "appDisplayName")),
         "service_principal_id": sp_id,
-        "service_principal_name": text(props.get("servicePrincipalName")),
-        "client_credential_type": text(props.get("clientCredentialType")),
+        "service_principal_name": text(ci(props, "servicePrincipalName")),
+        "client_credential_type": text(ci(props, "clientCredentialType")),
         "error_code": code if not ok else None,
         "risk_level": risk if risk not in (None, "none") else None,
         "city": text(loc.get("city")),
-        "sign_in_id": text(props.get("id")),
+        "sign_in_id": text(ci(props, "id")),
     }
-    human = kind == "user"
-    if human:
-        person = text(props.get("userPrincipalName")) or text(props.get("userId"))
+    if kind in ("user", "adfs"):
+        person = text(ci(props, "userPrincipalName")) or text(ci(props, "userId"))
         if person is None:
             raise RecordRejected("Entra user sign-in names no userPrincipalName or userId")
-        nhi, method, default_life = f"entra:human/{person.lower()}", "entra-user-sign-in", 3600
+        evidence = _EVIDENCE.get(category, "user sign-in")
+        if (text(ci(props, "authenticationRequirement")) or "").lower() == "multifactorauthentication":
+            evidence += " with MFA"
+        nhi, method, default_life = user_id(person), "entra-user-sign-in", 3600
+        attrs.update(person_attrs(person, evidence))
+        attrs[SESSION_KIND] = "person"
+        if kind == "adfs":
+            method = "entra-adfs-sign-in"
     else:
-        ident = app or sp_id
-        if ident is None:
-            raise RecordRejected("Entra service principal sign-in has no appId or servicePrincipalId")
-        nhi = f"entra:{kind}/{ident}"
+        found = service_principal(sp_id, app, owner_tenant=text(ci(props, "appOwnerTenantId")))
+        if found is None:
+            raise RecordRejected("Entra service principal sign-in has no servicePrincipalId or appId")
+        nhi, about = found
+        attrs.update(about)
+        if kind == "mi":
+            attrs.update(kind_evidence="managed identity", managed_identity_type=mi_type)
         method = "entra-managed-identity" if kind == "mi" else "entra-client-credentials"
         default_life = 86400 if kind == "mi" else 3600
-    key_id = text(props.get("servicePrincipalCredentialKeyId"))
-    resource = text(props.get("resourceDisplayName")) or text(props.get("resourceId"))
+        if kind == "mi" or cred_type == "federatedidentitycredential":
+            attrs[SESSION_KIND] = WORKLOAD  # the platform's proof of the workload, no stored secret
+        elif cred_type in ("clientsecret", "clientassertion", "certificate"):
+            attrs[SESSION_KIND] = "key"
+    key_id = text(ci(props, "servicePrincipalCredentialKeyId"))
+    resource = text(ci(props, "resourceDisplayName")) or text(ci(props, "resourceId"))
     if key_id or not ok:
         em.emit(
             EventType.CREDENTIAL_USED,
@@ -156,16 +244,14 @@ def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseCo
             outcome="success" if ok else "failure",
             context=context,
             attrs=attrs,
-            human=human,
         )
     if ok:
         life = as_int(ctx.options.get("token_lifetime_s")) or default_life
         token = (
-            text(props.get("uniqueTokenIdentifier"))
-            or text(props.get("id"))
+            text(ci(props, "uniqueTokenIdentifier"))
+            or text(ci(props, "id"))
             or text(ci(rec, "correlationId"))
         )
-        cred_type = (text(props.get("clientCredentialType")) or "").lower()
         em.emit(
             EventType.CREDENTIAL_ISSUED,
             time,
@@ -179,160 +265,4 @@ def _sign_in(rec: dict[str, Any], props: dict[str, Any], kind: str, ctx: ParseCo
             attested=kind == "mi" or cred_type == "federatedidentitycredential",
             context=context,
             attrs={**attrs, "audience": resource, "expires_at_assumed": True},
-            human=human,
         )
-
-
-def _initiator(props: dict[str, Any]) -> tuple[str, bool] | None:
-    by = as_dict(props.get("initiatedBy"))
-    user, app = as_dict(by.get("user")), as_dict(by.get("app"))
-    person = text(user.get("userPrincipalName")) or text(user.get("id"))
-    if person:
-        return f"entra:human/{person.lower()}", True
-    ident = text(app.get("appId")) or text(app.get("servicePrincipalId"))
-    return (f"entra:sp/{ident}", False) if ident else None
-
-
-def _app_id(target: dict[str, Any], props: dict[str, Any]) -> str | None:
-    for item in as_list(props.get("additionalDetails")):
-        if text(ci(item, "key")) in ("AppId", "appId"):
-            return text(ci(item, "value"))
-    for prop in as_list(target.get("modifiedProperties")):
-        name = text(ci(prop, "displayName")) or ""
-        if name in ("AppId", "AppPrincipalId", "TargetId.ServicePrincipalNames"):
-            found = _GUID.search(str(ci(prop, "newValue") or ""))
-            if found:
-                return found.group(0)
-    return None
-
-
-def _keys(value: Any) -> dict[str, dict[str, str]]:
-    """KeyIdentifier -> {KeyType, DisplayName, EndDate} from a KeyDescription value."""
-    out: dict[str, dict[str, str]] = {}
-    for m in _KEY.finditer(str(value or "")):
-        out[m.group(1)] = {k: v.strip() for k, v in _FIELD.findall(m.group(2))}
-    return out
-
-
-def _audit(rec: dict[str, Any], props: dict[str, Any], em: Emitter) -> None:
-    time = _time(props, rec, "activityDateTime")
-    activity = (
-        text(props.get("activityDisplayName"))
-        or text(props.get("operationName"))
-        or text(ci(rec, "operationName"))
-        or ""
-    )
-    norm = " ".join(activity.replace("\u2013", "-").lower().split())
-    result = (text(props.get("result")) or text(ci(rec, "result")) or "success").lower()
-    ok = result in ("success", "0")
-    targets = [as_dict(t) for t in as_list(props.get("targetResources"))]
-    initiator = _initiator(props)
-    by_ip = as_dict(as_dict(props.get("initiatedBy")).get("user")).get("ipAddress") or ci(
-        rec, "callerIpAddress"
-    )
-    context = make_context(em.key, ip=by_ip)
-    common = {
-        "activity": activity,
-        "correlation_id": text(ci(rec, "correlationId")) or text(props.get("correlationId")),
-    }
-    if initiator is not None:
-        first = targets[0] if targets else {}
-        em.emit(
-            EventType.CREDENTIAL_USED,
-            time,
-            "used",
-            nhi=initiator[0],
-            action=activity or "audit",
-            resource=text(first.get("displayName")) or text(first.get("id")),
-            outcome="success" if ok else "failure",
-            context=context,
-            attrs={**common, "logged_by": text(props.get("loggedByService"))},
-            human=initiator[1],
-        )
-    if not ok:
-        return
-    changed_by = {**common, "changed_by": initiator[0] if initiator else None}
-    for i, target in enumerate(targets):
-        ttype = text(target.get("type")) or ""
-        if ttype not in ("ServicePrincipal", "Application"):
-            continue
-        ident = _app_id(target, props) or text(target.get("id"))
-        if ident is None:
-            continue
-        nhi = f"entra:sp/{ident}"
-        attrs = {
-            **changed_by,
-            "object_id": text(target.get("id")),
-            "display_name": text(target.get("displayName")),
-        }
-        _target_events(norm, target, targets, nhi, time, attrs, f"t{i}", em)
-
-
-def _target_events(
-    norm: str,
-    target: dict[str, Any],
-    targets: list[dict[str, Any]],
-    nhi: str,
-    time: datetime,
-    attrs: dict[str, Any],
-    tag: str,
-    em: Emitter,
-) -> None:
-    if norm.startswith(("delete service principal", "delete application", "hard delete application")):
-        em.emit(EventType.IDENTITY_DELETED, time, f"{tag}:deleted", nhi=nhi, attrs=attrs)
-    elif norm in ("add service principal", "add application"):
-        em.emit(EventType.IDENTITY_REGISTERED, time, f"{tag}:registered", nhi=nhi, attrs=attrs)
-    elif norm.startswith(("add owner to service principal", "add owner to application")):
-        owner = next(
-            (
-                text(t.get("userPrincipalName")) or text(t.get("id"))
-                for t in targets
-                if t.get("type") == "User"
-            ),
-            None,
-        )
-        if owner:
-            em.emit(
-                EventType.IDENTITY_UPDATED, time, f"{tag}:owner", nhi=nhi, owner=owner.lower(), attrs=attrs
-            )
-    elif "credentials" in norm or "certificates and secrets" in norm:
-        old: dict[str, dict[str, str]] = {}
-        new: dict[str, dict[str, str]] = {}
-        plain: dict[str, str] = {}
-        for prop in as_list(target.get("modifiedProperties")):
-            name = text(ci(prop, "displayName")) or ""
-            if name == "KeyDescription":
-                old.update(_keys(ci(prop, "oldValue")))
-                new.update(_keys(ci(prop, "newValue")))
-            elif name == "KeyType":
-                plain["KeyType"] = str(ci(prop, "newValue") or "").strip('"[] ')
-        added = [k for k in new if k not in old]
-        dropped = [k for k in old if k not in new]
-        for key_id in added:
-            _key_event(EventType.CREDENTIAL_ISSUED, nhi, key_id, new[key_id], time, attrs, tag, em)
-        for key_id in dropped:
-            _key_event(EventType.CREDENTIAL_REVOKED, nhi, key_id, old[key_id], time, attrs, tag, em)
-        if not added and not dropped and not norm.startswith("remove"):
-            # A key was added but the log does not identify it: keep the issuance, without an id.
-            _key_event(EventType.CREDENTIAL_ISSUED, nhi, None, plain, time, attrs, tag, em)
-
-
-def _key_event(
-    kind: EventType,
-    nhi: str,
-    key_id: str | None,
-    info: dict[str, str],
-    time: datetime,
-    attrs: dict[str, Any],
-    tag: str,
-    em: Emitter,
-) -> None:
-    suffix = "issued" if kind is EventType.CREDENTIAL_ISSUED else "revoked"
-    if kind is EventType.CREDENTIAL_REVOKED and key_id is None:
-        return
-    extra = {"key_type": info.get("KeyType"), "key_display_name": info.get("DisplayName")}
-    fields: dict[str, Any] = {"credential": key_id}
-    if kind is EventType.CREDENTIAL_ISSUED:
-        fields["method"] = "entra-app-credential"
-        fields["expires_at"] = parse_time(info.get("EndDate"))  # absent: never expires
-    em.emit(kind, time, f"{tag}:{suffix}:{key_id or '-'}", nhi=nhi, attrs={**attrs, **extra}, **fields)

@@ -26,7 +26,18 @@ Mapping (methods matched on the last segment of methodName):
   key signed the call, else ``gcp-sa-token:<email>`` (a short-lived token whose issuance is not linked).
 - ``serviceName == "k8s.io"`` (GKE): mapped with the Kubernetes rules (``ingest/providers/gke.py``), plus
   credential.used when the principal is a GCP service account.
-- calls by people that touch no service account -> ``[]``.
+- calls by people that touch no service account, and calls of the service agents' own plumbing
+  that change no identity, are skipped with their reason (counted, not rejected).
+
+What the records show about a principal: a service account is ``principal_kind = "machine"``;
+Google's service agents (``service-N@gcp-sa-*.iam.gserviceaccount.com``, ``N@cloudservices...``
+and the other service-agent domains, ``ingest/providers/gcp_entry.py``) are also ``managed_by =
+"gcp"`` and take the entry's project; the default compute, App Engine and Cloud Build accounts are
+the customer's. ``session_kind``: a call signed with a key is ``key``; a token a GKE or GCE
+metadata server minted, or a call from inside a VPC (``callerNetwork``), ``workload``; a token
+another principal minted (impersonation) ``assumed``; workforce federation ``person``. A created
+account records its creator (``created_by``); its owner is a ``labels`` owner where logged, else
+the person who created it (``owner_source = creator``).
 
 Sources need Data Access audit logs (ADMIN_READ) for iamcredentials and sts: token minting is a
 data-access event, off by default.
@@ -36,10 +47,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Context, Event, EventType
+from contract.identity import SESSION_KIND, WORKLOAD
 from ingest.parsing import ParseContext
-from ingest.providers.gcp_entry import Entry, delegation, is_service_account, last_segment
+from ingest.providers.gcp_entry import Entry, account_attrs, delegation, is_service_account, last_segment
 from ingest.providers.gcp_iam import lifecycle_events
 from ingest.providers.gke import gke_events, is_gke
 from ingest.toolkit.build import build, looks_native
@@ -56,7 +68,11 @@ def sniff_gcp_audit(value: Any) -> bool:
 def parse_gcp_audit(value: Any, ctx: ParseContext) -> list[Event]:
     if not isinstance(value, dict) or not isinstance(value.get("protoPayload"), dict):
         raise RecordRejected("not a GCP audit LogEntry (no protoPayload object)")
-    return build(_entry_events, Entry(value, ctx))
+    entry = Entry(value, ctx)
+    events = build(_entry_events, entry)
+    if not events:
+        raise RecordSkipped(_why_nothing(entry))
+    return events
 
 
 def _entry_events(e: Entry) -> list[Event]:
@@ -70,16 +86,30 @@ def _entry_events(e: Entry) -> list[Event]:
     return out
 
 
+def _why_nothing(e: Entry) -> str:
+    if is_gke(e.pp):
+        return "gcp-audit: a GKE request by a person or the control plane that touches no service account"
+    if not e.principal:
+        return "gcp-audit: an entry that names no principal and changes no service account"
+    return "gcp-audit: a person's call that touches no service account"
+
+
 def _used(e: Entry) -> Event:
     ai = as_dict(e.pp.get("authenticationInfo"))
     key_name = text(ai.get("serviceAccountKeyName"))
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = account_attrs(e.principal)
+    chain = delegation(e.pp)
     if key_name:
         credential = f"gcp-key:{last_segment(key_name)}"
+        attrs[SESSION_KIND] = "key"
     else:
         credential = f"gcp-sa-token:{e.principal}"
         attrs["credential_inferred"] = "no service account key named: a short-lived token"
-    chain = delegation(e.pp)
+        if chain:
+            attrs[SESSION_KIND] = "assumed"
+        elif e.meta.get("callerNetwork") or e.ip == "gce-internal-ip":
+            # Called from inside a VPC with a token, no key: the metadata server's workload token.
+            attrs[SESSION_KIND] = WORKLOAD
     if chain:
         attrs["delegation_chain"] = chain
     return e.event(

@@ -22,8 +22,17 @@ Mapping (``ingest/providers/k8s_events.py``; the per-resource rules are in ``k8s
   eviction/completion and Job completion/deletion -> issued / registered / updated / deleted /
   task.started / task.ended, whoever made the request (a person minting a token for a service
   account is an NHI event).
-- Requests by people, nodes and control-plane users that concern no NHI -> ``[]`` (counted as a
-  record with no events by the Collector, never a reject): the pipeline tracks non-human identities.
+- Requests by people, nodes and control-plane users that concern no NHI are skipped with their
+  reason (counted per source and reason by the Collector, never a reject): the pipeline tracks
+  non-human identities.
+
+What a record shows about the principal: every service account is ``principal_kind = "machine"``;
+the control plane's own (kube-controller-manager's controller accounts, kube-proxy, CoreDNS in
+``kube-system``: ``k8s_request.CONTROL_PLANE_ACCOUNTS``) is ``managed_by = "kubernetes"``. Tokens
+bound to a pod (or node) are ``session_kind = "workload"``; legacy Secret tokens ``key``. A
+ServiceAccount created by a person records ``created_by``; its owner is the ``owner``/``team``
+annotation (``owner_source = annotation``), else such a label (``label``), else that person
+(``creator``).
 
 Stages: ``RequestReceived`` is skipped (the same request is logged again when it completes);
 every later stage of one request maps to the same event ids (``<auditID>/<kind>``), so a request
@@ -44,7 +53,7 @@ from typing import Any
 
 import orjson
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event
 from ingest.parsing import ParseContext
 from ingest.providers.k8s_events import audit_events
@@ -128,7 +137,16 @@ def _unwrap(value: Any) -> tuple[list[dict[str, Any]], str | None, datetime | No
 def parse_k8s_audit(value: Any, ctx: ParseContext) -> list[Event]:
     items, cluster_hint, wrapper_time = _unwrap(value)
     cluster = ctx.options.get("cluster") or cluster_hint or "default"
+    if len(items) == 1:
+        return audit_events(Request(items[0], ctx, cluster, fallback_time=wrapper_time))
     out: list[Event] = []
     for ev in items:
-        out.extend(audit_events(Request(ev, ctx, cluster, fallback_time=wrapper_time)))
+        try:
+            out.extend(audit_events(Request(ev, ctx, cluster, fallback_time=wrapper_time)))
+        except RecordSkipped:
+            continue  # one request of the list about no NHI; the others may be
+    if not out:
+        raise RecordSkipped(
+            f"k8s-audit: an EventList of {len(items)} requests, none about a non-human identity"
+        )
     return out

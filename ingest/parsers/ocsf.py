@@ -13,7 +13,8 @@ Record shape (OCSF 1.x; e.g. Amazon Security Lake's CloudTrail and EKS audit sou
 Who is non-human: ``user.type_id == 3`` (System), a ``user.type`` naming a machine principal
 (Service, Service Account, Service Principal, Application, Bot, AWSService, Managed Identity ...),
 or a uid/name that only machines have (``system:serviceaccount:...``, ``...gserviceaccount.com``,
-``spiffe://...``). Events of people (and of AssumedRole principals, which may be either) -> ``[]``.
+``spiffe://...``), with that as ``kind_evidence``. Events of people (and of AssumedRole principals,
+which may be either) are skipped with their reason, as are other OCSF classes.
 nhi = ``ocsf:<user.uid>`` (else ``ocsf:<user.name>``).
 
 - 3002 Authentication (subject = ``user``, else ``actor.user``): a successful Logon / Authentication
@@ -25,15 +26,15 @@ nhi = ``ocsf:<user.uid>`` (else ``ocsf:<user.name>``).
   resource ``resources[0].uid`` (else name), credential ``actor.session.uid`` / ``credential_uid``,
   ``src_endpoint.ip``, ``http_request.user_agent``, ``cloud.region``, outcome from ``status_id``
   (1 success, 2 failure).
-- Other OCSF classes -> ``[]``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Context, Event, EventType
+from contract.identity import KIND_EVIDENCE, MACHINE, MANAGED_BY, PRINCIPAL_KIND
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.toolkit.build import looks_native, no_time, one_event, record_hash
@@ -94,6 +95,14 @@ def is_machine(user: dict[str, Any]) -> bool:
     return any(i.startswith(_MACHINE_ID_PREFIXES) or i.endswith(_MACHINE_ID_SUFFIXES) for i in ids if i)
 
 
+def _evidence(user: dict[str, Any]) -> str:
+    if as_int(user.get("type_id")) == SYSTEM_USER_TYPE:
+        return "OCSF user type System"
+    if text(user.get("type")):
+        return f"OCSF user type {text(user.get('type'))}"
+    return "machine-only identifier"
+
+
 def _outcome(record: dict[str, Any]) -> str | None:
     status = as_int(record.get("status_id"))
     return _OUTCOMES.get(status) if status is not None else None
@@ -122,7 +131,9 @@ def _context(value: dict[str, Any]) -> Context:
 def _attrs(
     value: dict[str, Any], cls: int, user: dict[str, Any], metadata: dict[str, Any], key: str
 ) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"ocsf_class": cls}
+    attrs: dict[str, Any] = {"ocsf_class": cls, PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: _evidence(user)}
+    if (text(user.get("type")) or "").lower().replace(" ", "") == "awsservice":
+        attrs[MANAGED_BY] = "aws"  # an AWS service acting: the provider's own principal
     user_type = text(user.get("type"))
     if user_type:
         attrs["user_type"] = scrub(user_type, key)
@@ -141,13 +152,15 @@ def parse_ocsf(value: Any, ctx: ParseContext) -> list[Event]:
     cls = value["class_uid"]
     subject = _subject(value, cls)
     if subject is None:
-        return []
+        raise RecordSkipped(f"ocsf: class {cls} is neither Authentication (3002) nor API Activity (6003)")
     user, session = subject
-    if not user or not is_machine(user):
-        return []
+    if not user:
+        raise RecordSkipped("ocsf: an event that names no user")
+    if not is_machine(user):
+        raise RecordSkipped("ocsf: a person's (or an undetermined principal's) event")
     who = text(user.get("uid")) or text(user.get("name"))
     if not who:
-        return []
+        raise RecordSkipped("ocsf: a non-human user with neither uid nor name")
     when = parse_time(value.get("time")) or parse_time(value.get("time_dt"))
     if when is None:
         raise no_time("OCSF event", "time / time_dt")

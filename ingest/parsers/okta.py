@@ -9,8 +9,15 @@ Who acted (``actor`` and ``transaction.detail.requestApiTokenId``):
 - A service app (``PublicClientApp`` / ``AppInstance`` actor) getting or using tokens on its own
   (client credentials) -> ``okta:app/<client id>``. When the grant is for a user (authorization
   code, refresh of a user session), the subject is that person.
-- A person -> ``okta:human/<login>`` with ``attrs.principal_kind = "human"``.
-- Okta itself (SystemPrincipal) or a bare IP address (threat detection) -> no identity acted: ``[]``.
+- A person -> ``okta:user/<login>``; ``attrs.principal_kind = "human"`` with its evidence: a sign-in
+  (``user.session.start``, ``user.authentication.*``; "with MFA" for factor events) or an
+  e-mail-shaped login.
+- Okta itself (SystemPrincipal) or a bare IP address (threat detection) -> no identity acted: the
+  record is skipped with that reason (counted, not rejected).
+
+``session_kind``: an API token and a service app's client credentials are ``key``; a person's own
+grant ``person``. API token creation registers the token with its creator (``created_by``, and the
+creating user as owner, ``owner_source = creator``).
 
 What happened: the actor's ``credential.used`` (action = eventType, outcome from outcome.result),
 plus ``system.api_token.create`` -> ``identity.registered`` (owner = the creating user's login)
@@ -25,8 +32,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Event, EventType
+from contract.identity import (
+    CREATED_BY,
+    HUMAN,
+    KIND_EVIDENCE,
+    MACHINE,
+    OWNER_SOURCE,
+    PRINCIPAL_KIND,
+    SESSION_KIND,
+)
 from ingest.parsing import ParseContext
 from ingest.toolkit.build import Emitter, make_context, record_hash, require_dict
 from ingest.toolkit.fields import as_dict, as_list, ci, dig, text
@@ -80,6 +96,7 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
     if actor is not None:
         nhi, human, credential, acting = actor
         first = targets[0] if targets else {}
+        about = _kind(nhi, human, kind, attrs)
         em.emit(
             EventType.CREDENTIAL_USED,
             time,
@@ -90,11 +107,10 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
             resource=_target_name(first),
             outcome=outcome,
             context=context,
-            attrs={**attrs, "acting_user": acting},
-            human=human,
+            attrs={**attrs, "acting_user": acting, **about},
         )
     if outcome == "failure":
-        return em.events
+        return _done(em, actor, kind)
     by = actor[0] if actor else None
     if kind in ("system.api_token.create", "system.api_token.revoke"):
         token = next((t for t in targets if text(t.get("type")) == "Token"), None)
@@ -105,16 +121,21 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
                 **attrs,
                 "token_name": text(token.get("displayName")) if token else None,
                 "changed_by": by,
+                PRINCIPAL_KIND: MACHINE,
+                KIND_EVIDENCE: "Okta API token",
+                SESSION_KIND: "key",
             }
             if kind.endswith("create"):
                 owner = text(dig(rec, "actor", "alternateId"))
+                # The user who created the token answers for it: it acts with their permissions.
+                creator = {CREATED_BY: by, OWNER_SOURCE: "creator" if owner else None}
                 em.emit(
                     EventType.IDENTITY_REGISTERED,
                     time,
                     "registered",
                     nhi=nhi,
                     owner=owner.lower() if owner else None,
-                    attrs=meta,
+                    attrs={**meta, **creator},
                 )
                 em.emit(
                     EventType.CREDENTIAL_ISSUED,
@@ -131,8 +152,41 @@ def parse_okta(record: Any, ctx: ParseContext) -> list[Event]:
                     EventType.CREDENTIAL_REVOKED, time, "revoked", nhi=nhi, credential=token_id, attrs=meta
                 )
     elif actor is not None and (".token.grant" in kind or ".token.revoke" in kind):
-        _oauth_token(kind, time, actor, targets, context, attrs, em)
+        _oauth_token(
+            kind, time, actor, targets, context, {**attrs, **_kind(actor[0], actor[1], kind, attrs)}, em
+        )
+    return _done(em, actor, kind)
+
+
+def _done(em: Emitter, actor: tuple[str, bool, str | None, str | None] | None, kind: str) -> list[Event]:
+    if not em.events:
+        who = "Okta itself or an unnamed actor" if actor is None else "its actor"
+        raise RecordSkipped(f"Okta {kind.split('.')[0]} event by {who}: names no identity that acted")
     return em.events
+
+
+def _kind(nhi: str, human: bool, kind: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """What the record shows the actor to be, and how its credential was delivered."""
+    if nhi.startswith("okta:api-token/"):
+        return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "Okta API token", SESSION_KIND: "key"}
+    if nhi.startswith("okta:app/"):
+        return {
+            PRINCIPAL_KIND: MACHINE,
+            KIND_EVIDENCE: "OAuth service app (client credentials)",
+            SESSION_KIND: "key",
+        }
+    if not human:
+        return {}
+    if kind.startswith(("user.session.start", "user.authentication.")):
+        mfa = "mfa" in kind or "factor" in kind
+        return {
+            PRINCIPAL_KIND: HUMAN,
+            KIND_EVIDENCE: "Okta sign-in" + (" with MFA" if mfa else ""),
+            SESSION_KIND: "person",
+        }
+    if "@" in nhi:
+        return {PRINCIPAL_KIND: HUMAN, KIND_EVIDENCE: "e-mail-shaped Okta login"}
+    return {PRINCIPAL_KIND: HUMAN, KIND_EVIDENCE: "Okta user"}
 
 
 def sniff_okta(value: Any) -> bool:
@@ -158,7 +212,7 @@ def _target_name(target: dict[str, Any]) -> str | None:
 
 def _person(login: str | None, ident: str | None) -> str | None:
     value = login if login and login != "unknown" else ident
-    return f"okta:human/{value.lower()}" if value and value != "unknown" else None
+    return f"okta:user/{value.lower()}" if value and value != "unknown" else None
 
 
 def _actor(
@@ -201,7 +255,7 @@ def _oauth_token(
 ) -> None:
     token = next((t for t in targets if text(t.get("type")) in _TOKEN_TARGETS), None)
     token_id = text(token.get("id")) if token else None
-    nhi, human = actor[0], actor[1]
+    nhi = actor[0]
     if ".token.revoke" in kind:
         if token_id:
             em.emit(
@@ -211,7 +265,6 @@ def _oauth_token(
                 nhi=nhi,
                 credential=token_id,
                 attrs=attrs,
-                human=human,
             )
         return
     detail = as_dict(token.get("detailEntry")) if token else {}
@@ -230,5 +283,4 @@ def _oauth_token(
             "token_type": text(token.get("type")) if token else None,
             "scopes": text(detail.get("scopes")),
         },
-        human=human,
     )

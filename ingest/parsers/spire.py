@@ -19,8 +19,10 @@ The credential is ``spiffe-x509:<serial_num>`` when logged, else a hash of the S
 (SPIFFE ID, expiry; JWTs also audience and request id). Attestation lines carry no expiry: the agent
 SVID TTL is ``options["agent_svid_ttl"]`` seconds, else SPIRE's default 3600 (``expires_at_assumed``).
 
-Other SPIRE lines (startup, plugins, cache, errors) -> ``[]``: they are SPIRE, just not evidence,
-and must not flood the reject store. Only lines that are not logrus/SPIRE log lines are rejected.
+Every SVID event is ``principal_kind = "machine"`` and ``session_kind = "workload"`` (SPIRE
+signs only for attested agents and workloads). Other SPIRE lines (startup, plugins, cache, errors)
+are skipped with that reason: they are SPIRE, just not evidence, and must not flood the reject
+store. Only lines that are not logrus/SPIRE log lines are rejected.
 Servers at log level info log attestation but not signing: set ``log_level = "DEBUG"`` (or enable
 ``audit_log_enabled``) to see every SVID. A server logging both the CA and the API line for one
 SVID yields two issuances (no shared serial to join them).
@@ -34,8 +36,9 @@ from typing import Any
 
 import orjson
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Context, Event, EventType
+from contract.identity import KIND_EVIDENCE, MACHINE, PRINCIPAL_KIND, SESSION_KIND, WORKLOAD
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub
 from ingest.toolkit.build import looks_native, one_event, record_hash, short_hash
@@ -165,7 +168,8 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
         method = "spiffe-x509-svid"
         nhi = fields.get("agent_id") or fields.get("spiffe_id", "")
     else:
-        return []  # a SPIRE line that is not issuance evidence
+        # A SPIRE line that is not issuance evidence (startup, plugins, cache): SPIRE's, not an NHI's.
+        raise RecordSkipped("spire: a server line that issues no SVID (startup, plugins, cache, errors)")
     if not nhi.startswith("spiffe://"):
         raise RecordRejected(f"SPIRE '{msg}' line without a spiffe:// id")
     when = parse_time(fields["time"])
@@ -173,9 +177,12 @@ def parse_spire(value: Any, ctx: ParseContext) -> list[Event]:
         raise RecordRejected(f"SPIRE line time {fields['time'][:40]!r} is not a timestamp")
     key = ctx.settings.fingerprint_key
     attrs: dict[str, Any] = {name: scrub(v, key) for k, name in _ATTR_NAMES if (v := fields.get(k))}
+    # SPIRE signs only for attested agents and workloads: an SVID is a workload's, never a person's.
+    attrs.update({PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "attested SPIFFE workload", SESSION_KIND: WORKLOAD})
     expires = parse_time(fields.get("expiration") or fields.get("expires_at"))
     if msg in _ATTESTATION:
         attrs["svid_kind"] = "agent"
+        attrs[KIND_EVIDENCE] = "attested SPIRE agent (node)"
         if expires is None:
             seconds = parse_seconds(ctx.options.get("agent_svid_ttl")) or DEFAULT_AGENT_SVID_SECONDS
             expires = when + timedelta(seconds=seconds)

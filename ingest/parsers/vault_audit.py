@@ -2,28 +2,27 @@
 
 Vault writes two entries per call, ``type: request`` then ``type: response``, sharing
 ``request.id``. The response repeats the request and adds the outcome (``error``) and any token it
-issued (``response.auth``), so only responses are mapped; request entries yield ``[]``. Event ids
-are ``vault:<request.id>:<kind>``, so the same entry read from two audit devices counts once.
+issued (``response.auth``), so only responses are mapped; request entries are skipped (counted,
+not rejected). The KMIP secrets engine writes ``kmip-request`` / ``kmip-response`` pairs of the
+same shape; they are read the same way. Event ids are ``vault:<request.id>:<kind>``, so the same
+entry read from two audit devices counts once.
 
-Identity of a token, from its own ``auth`` block (the same rules at issuance and at every use):
-
-- Kubernetes auth: ``vault:k8s/<ns>/<sa>``; with the source option ``cluster`` set, the Kubernetes
-  collector's id ``k8s:<cluster>/<ns>/<sa>`` (and pod tasks ``pod:<cluster>/<ns>/<pod>``).
-- Nomad workload identity (JWT claims ``nomad_job_id`` ...): ``vault:nomad/<ns>/<job>``, task
-  ``nomad:<allocation id>``; legacy Nomad tokens (``AllocationID`` metadata) keep their token role.
-- AppRole: ``vault:approle/<role_name>``; JWT/OIDC machine roles: ``vault:jwt/<role>``;
-  token roles (``auth/token/create/<role>``): ``vault:token-role/<role>``; then ``vault:entity/<id>``,
-  then ``vault:token/<display_name>``.
-- People: root tokens and the userpass / ldap / oidc / okta / github / radius methods ->
-  ``vault:human/<name>`` with ``attrs.principal_kind = "human"``.
+Who a token belongs to is decided by ``ingest/providers/vault_principal.py`` (the same rules at
+issuance and at every use): Kubernetes service accounts, Nomad jobs (the allocation is the task),
+AppRoles, people (``vault:user/<name>``, ``attrs.principal_kind = "human"``), root (``vault:root``,
+an operator), entities, and bare tokens by their accessor.
 
 Credential ids are token accessors (HMAC'd by default, ``hmac_accessor``; the same token always
 maps to the same value, which is all correlation needs). ``client_token`` is never read.
 Expiry is issue time + ``token_ttl``; a TTL of 0 (root and other non-expiring tokens) is
-"never". A renewal (``auth/token/renew*``) answers with the token's auth block and a fresh TTL; it
-is mapped to ``credential.issued`` (method ``vault-token-renew``) so the recorded expiry follows the
-token's real validity. Logins through platform-attested methods (kubernetes, jwt, cert, cloud IAM)
-are ``attested``; AppRole and token creation are secrets, not attestation.
+"never". Every use carries the token's ``token_issue_time`` and ``token_ttl`` too, so a use's
+``expires_at`` is the token's expiry even when its issuance is not in the log. A renewal
+(``auth/token/renew*``) answers with the token's auth block and a fresh TTL; it is mapped to
+``credential.issued`` (method ``vault-token-renew``) so the recorded expiry follows the token's
+real validity. Logins through platform-attested methods (kubernetes, jwt, cert, cloud IAM) are
+``attested`` and their tokens ``session_kind = "workload"``; AppRole and token creation are
+secrets, not attestation. A token created by a person (``auth/token/create``) with no identity of
+its own registers a bare-token identity with that person as creator (``owner_source = creator``).
 """
 
 from __future__ import annotations
@@ -31,11 +30,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contract.errors import RecordRejected
+from contract.errors import RecordRejected, RecordSkipped
 from contract.events import Context, Event, EventType
+from contract.identity import ALIASES, CREATED_BY, OWNER_SOURCE, SESSION_KIND
 from ingest.parsing import ParseContext
+from ingest.providers.vault_principal import WORKLOAD_MOUNTS, Principal, principal_of, session_kind
 from ingest.toolkit.build import Emitter, make_context, require_dict
-from ingest.toolkit.fields import as_dict, as_int, as_list, ci, text
+from ingest.toolkit.fields import as_dict, as_int, as_list, text
 from ingest.toolkit.times import add_seconds, parse_time
 
 SOURCE = "vault-audit"
@@ -55,16 +56,17 @@ _LOGIN_MOUNTS = {
     "gcp",
     "azure",
 }
-_ATTESTED_MOUNTS = {"kubernetes", "jwt", "cert", "aws", "gcp", "azure"}
-_HUMAN_PREFIXES = ("userpass-", "ldap-", "oidc-", "okta-", "github-", "radius-")
+_REQUESTS = frozenset({"request", "kmip-request"})
+_RESPONSES = frozenset({"response", "kmip-response"})
 
 
 def parse_vault_audit(record: Any, ctx: ParseContext) -> list[Event]:
     rec = require_dict(record, SOURCE)
     kind = text(rec.get("type"))
-    if kind == "request":
-        return []  # the matching response entry carries the same request plus its outcome
-    if kind != "response":
+    if kind in _REQUESTS:
+        # The matching response entry carries the same request plus its outcome.
+        raise RecordSkipped(f"Vault {kind} entry: its response entry carries the request and the outcome")
+    if kind not in _RESPONSES:
         raise RecordRejected(f"Vault audit entry type {kind!r} is neither request nor response")
     req, resp = as_dict(rec.get("request")), as_dict(rec.get("response"))
     time = parse_time(rec.get("time"))
@@ -80,85 +82,66 @@ def parse_vault_audit(record: Any, ctx: ParseContext) -> list[Event]:
     base = make_context(em.key, ip=req.get("remote_address"))
     caller = as_dict(rec.get("auth"))
     accessor = text(caller.get("accessor")) or text(req.get("client_token_accessor"))
-    caller_id = identity(caller, path, cluster) if accessor else None
-    if caller_id is not None:
-        nhi, human, task, extra = caller_id
+    who = principal_of(caller, path, cluster) if accessor else None
+    if who is not None:
         em.emit(
             EventType.CREDENTIAL_USED,
             time,
             "used",
-            nhi=nhi,
+            nhi=who.nhi,
             credential=accessor,
-            task=task,
+            task=who.task,
+            # The token's own expiry, logged with every use: known even when its issuance is not.
+            expires_at=_expiry(caller),
             action=f"{text(req.get('operation')) or 'unknown'} {path}",
             resource=path,
             outcome="failure" if error else "success",
-            context=_with(base, extra),
+            context=_with(base, who.context),
             attrs={
                 "vault_request_id": request_id,
                 "error": " ".join(error.split())[:200] if error else None,
                 **_common(caller, req),
+                **_about(who),
             },
-            human=human,
+            principal_kind=who.kind,
+            kind_evidence=who.evidence,
         )
     if error is None:
         issued = as_dict(resp.get("auth"))
         if issued and text(issued.get("accessor")):
-            _issue(issued, req, path, time, cluster, base, caller_id, em)
-        _revoke(req, path, time, accessor, caller_id, em)
+            _issue(issued, req, path, time, cluster, base, who, em)
+        _revoke(req, path, time, accessor, who, em)
+    if not em.events:
+        raise RecordSkipped(_why_nothing(kind, error, accessor))
     return em.events
+
+
+def _why_nothing(kind: str, error: str | None, accessor: str | None) -> str:
+    if error and not accessor:
+        return f"Vault {kind}: a request refused before any token was presented (failed login)"
+    if not accessor:
+        return f"Vault {kind}: an unauthenticated request (no token, nothing issued)"
+    return f"Vault {kind}: a token that names no principal (no display name, entity or metadata)"
 
 
 def sniff_vault_audit(value: Any) -> bool:
     return (
         isinstance(value, dict)
-        and value.get("type") in ("request", "response")
+        and (value.get("type") in _REQUESTS or value.get("type") in _RESPONSES)
         and isinstance(value.get("request"), dict)
         and "time" in value
     )
 
 
-def identity(
-    auth: dict[str, Any], path: str, cluster: str | None
-) -> tuple[str, bool, str | None, dict[str, str]] | None:
-    """(nhi, is a person, task, context fields) for a token's auth block; None when nothing names it."""
-    meta = as_dict(auth.get("metadata"))
-    name = text(auth.get("display_name")) or ""
-    policies = [p for p in as_list(auth.get("policies")) if isinstance(p, str)]
-    if name == "root" or ("root" in policies and not meta):
-        return "vault:human/root", True, None, {}
-    ns, sa = text(ci(meta, "service_account_namespace")), text(ci(meta, "service_account_name"))
-    if ns and sa:
-        pod = text(meta.get("pod_name")) or text(meta.get("kubernetes.io/pod/name"))
-        extra = {
-            "namespace": ns,
-            "pod_uid": text(meta.get("pod_uid")) or text(meta.get("service_account_pod_uid")) or "",
-        }
-        if cluster:
-            extra["cluster"] = cluster
-            return f"k8s:{cluster}/{ns}/{sa}", False, f"pod:{cluster}/{ns}/{pod}" if pod else None, extra
-        return f"vault:k8s/{ns}/{sa}", False, f"k8s-pod:{ns}/{pod}" if pod else None, extra
-    job = text(meta.get("nomad_job_id"))
-    alloc = text(meta.get("nomad_allocation_id")) or text(meta.get("AllocationID"))
-    task = f"nomad:{alloc}" if alloc else None
-    extra = {"node": text(meta.get("NodeID")) or "", "namespace": text(meta.get("nomad_namespace")) or ""}
-    if job:
-        return f"vault:nomad/{text(meta.get('nomad_namespace')) or 'default'}/{job}", False, task, extra
-    role_name = text(meta.get("role_name"))
-    if role_name:
-        return f"vault:approle/{role_name}", False, task, extra
-    if name.startswith(_HUMAN_PREFIXES) or (text(meta.get("username")) and not text(meta.get("role"))):
-        return f"vault:human/{text(meta.get('username')) or name}", True, None, {}
-    if text(meta.get("role")):
-        return f"vault:jwt/{text(meta.get('role'))}", False, task, extra
-    if path.startswith("auth/token/create/") and path.count("/") == 3:
-        return f"vault:token-role/{path.rsplit('/', 1)[-1]}", False, task, extra
-    entity = text(auth.get("entity_id"))
-    if entity:
-        return f"vault:entity/{entity}", False, task, extra
-    if name:
-        return f"vault:token/{name}", False, task, extra
-    return None
+def _expiry(auth: dict[str, Any]) -> datetime | None:
+    """``token_issue_time`` + ``token_ttl``; a TTL of 0 never expires."""
+    ttl = as_int(auth.get("token_ttl"))
+    issued = parse_time(auth.get("token_issue_time"))
+    return add_seconds(issued, ttl) if ttl and issued is not None else None
+
+
+def _about(who: Principal) -> dict[str, Any]:
+    return {ALIASES: list(who.aliases) or None}
 
 
 def _with(base: Context, extra: dict[str, str]) -> Context:
@@ -176,6 +159,16 @@ def _common(auth: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _method(mount: str, path: str) -> str:
+    if path.startswith("auth/token/renew"):
+        return "vault-token-renew"
+    if path.startswith("auth/token/create"):
+        return "vault-token-create"
+    if mount in _LOGIN_MOUNTS or path.startswith("auth/"):
+        return f"vault-{mount or path.split('/')[1]}-login"
+    return "vault-token"
+
+
 def _issue(
     issued: dict[str, Any],
     req: dict[str, Any],
@@ -183,24 +176,16 @@ def _issue(
     time: datetime,
     cluster: str | None,
     base: Context,
-    caller_id: tuple[str, bool, str | None, dict[str, str]] | None,
+    caller: Principal | None,
     em: Emitter,
 ) -> None:
-    found = identity(issued, path, cluster)
+    found = principal_of(issued, path, cluster)
     if found is None:
         return
-    nhi, human, task, extra = found
     mount = text(req.get("mount_type")) or ""
-    if path.startswith("auth/token/renew"):
-        method = "vault-token-renew"
-    elif path.startswith("auth/token/create"):
-        method = "vault-token-create"
-    elif mount in _LOGIN_MOUNTS or path.startswith("auth/"):
-        method = f"vault-{mount or path.split('/')[1]}-login"
-    else:
-        method = "vault-token"
     ttl = as_int(issued.get("token_ttl"))
     meta = as_dict(issued.get("metadata"))
+    created = path.startswith("auth/token/create")
     attrs = {
         **_common(issued, req),
         "vault_request_id": text(req.get("id")),
@@ -210,25 +195,36 @@ def _issue(
             p for p in as_list(issued.get("token_policies") or issued.get("policies")) if isinstance(p, str)
         ]
         or None,
-        "created_by": caller_id[0] if caller_id and path.startswith("auth/token/create") else None,
+        CREATED_BY: caller.nhi if caller and created else None,
+        SESSION_KIND: session_kind(mount, path, found),
+        **_about(found),
     }
+    if created and caller is not None and found.nhi.startswith("vault:token/") and caller.nhi != found.nhi:
+        # A token minted by hand has no identity of its own: whoever created it answers for it.
+        em.emit(
+            EventType.IDENTITY_REGISTERED,
+            time,
+            "registered",
+            nhi=found.nhi,
+            owner=caller.nhi if caller.human else None,
+            attrs={CREATED_BY: caller.nhi, OWNER_SOURCE: "creator" if caller.human else None},
+        )
     em.emit(
         EventType.CREDENTIAL_ISSUED,
         time,
         "issued",
-        nhi=nhi,
+        nhi=found.nhi,
         credential=text(issued.get("accessor")),
-        task=task,
+        task=found.task,
         # token_ttl counts from this response (a renewal restarts it; token_issue_time does not
         # move). 0 or absent: a token that never expires (root, or an explicit ttl of 0).
         expires_at=add_seconds(time, ttl) if ttl else None,
-        method=method,
-        attested=mount in _ATTESTED_MOUNTS
-        and path.startswith("auth/")
-        and not path.startswith("auth/token/"),
-        context=_with(base, extra),
+        method=_method(mount, path),
+        attested=mount in WORKLOAD_MOUNTS and path.startswith("auth/") and not path.startswith("auth/token/"),
+        context=_with(base, found.context),
         attrs=attrs,
-        human=human,
+        principal_kind=found.kind,
+        kind_evidence=found.evidence,
     )
 
 
@@ -237,7 +233,7 @@ def _revoke(
     path: str,
     time: datetime,
     accessor: str | None,
-    caller_id: tuple[str, bool, str | None, dict[str, str]] | None,
+    caller: Principal | None,
     em: Emitter,
 ) -> None:
     data = as_dict(req.get("data"))
@@ -255,19 +251,18 @@ def _revoke(
             target = path.split("/", 3)[3] or None
     if target is None:
         return
-    nhi, human = (
-        (caller_id[0], caller_id[1]) if caller_id and path == "auth/token/revoke-self" else (None, False)
-    )
+    own = caller if caller is not None and path == "auth/token/revoke-self" else None
     em.emit(
         EventType.CREDENTIAL_REVOKED,
         time,
         "revoked",
-        nhi=nhi,
+        nhi=own.nhi if own else None,
         credential=target,
         attrs={
             "revoked": what,
-            "revoked_by": caller_id[0] if caller_id else None,
+            "revoked_by": caller.nhi if caller else None,
             "vault_request_id": text(req.get("id")),
         },
-        human=human,
+        principal_kind=own.kind if own else None,
+        kind_evidence=own.evidence if own else None,
     )

@@ -1,15 +1,17 @@
-"""Who made a CloudTrail call: ``userIdentity`` -> an NHI id, or a person.
+"""Who made a CloudTrail call: ``userIdentity`` -> one identity id, and what the call shows about it.
 
-NHI ids: ``aws:<account>:role/<name>`` (every session of a role is that role; the session is the
-task), ``aws:<account>:user/<name>``, ``aws:<account>:federated-user/<name>``, and
-``aws:<account>:principal/<unique id>`` when only a principal id is logged.
+One principal, one id, however it is used (``<partition>:<account>:...``, the partition written as
+in its ARNs: ``aws``, ``aws-us-gov``, ``aws-cn``):
 
-People are ``aws:<account>:human/<name>``: root, anyone signed in to the console, IAM Identity
-Center (``AWSReservedSSO_*``) sessions, and role sessions named with an e-mail address - the
-session name SAML identity providers set by default. The e-mail rule is a heuristic: a SAML
-session named otherwise shows up under its role. People get a separate id (not a flag on the role
-or user) because the engine's human flag is sticky per identity, and a role used by both a person
-and a workload must keep being judged for the workload.
+- ``user/<name>`` for an IAM user, in the console or from the CLI alike;
+- ``role/<name>`` for every session of a role (the session is the task: ``aws-session:...``);
+- ``root`` for the account's root user; ``federated-user/<name>``; ``sso-user/<id>`` for an IAM
+  Identity Center user signing in; ``principal/<unique id>`` when only a principal id is logged.
+
+Whether a person or a machine acted is evidence on the call, not a different id: a console sign-in,
+MFA, an Identity Center (SSO) or SAML session, an e-mail-shaped session name say "a person"; an
+EC2 instance profile, a Lambda or ECS runtime, a service-linked role say "a machine". The engine
+keeps that evidence on the identity (a machine identity a person used is a fact it records).
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from contract.identity import HUMAN, MACHINE, WORKLOAD
 from ingest.toolkit.fields import as_dict, ci, text, truthy
 
 _INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
 _EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
 _SSO_PATH = "/aws-reserved/sso.amazonaws.com/"
+_SERVICE_LINKED_PATH = "/aws-service-role/"
+# The runtime a Lambda function or an ECS task sets in its SDK's user agent (AWS_EXECUTION_ENV).
+_RUNTIME = re.compile(r"exec-env/(AWS_Lambda|AWS_ECS)\w*", re.IGNORECASE)
+# The EC2 instance identity credential of Systems Manager and the instance itself.
+EC2_INSTANCE_ROLE = "aws:ec2-instance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +38,44 @@ class Principal:
     nhi: str
     kind: str  # userIdentity.type as logged
     account: str
-    human: bool = False
+    partition: str = "aws"
     key: str | None = None  # the access key id the call was signed with
     role: str | None = None  # for role sessions: the role's id
+    session: str | None = None  # the role session's name
     task: str | None = None  # for role sessions: aws-session:<account>/<role>/<session>
     instance: str | None = None  # EC2 instance id, when the session is an instance profile's
+    principal_kind: str | None = None  # HUMAN or MACHINE, when this call shows which
+    kind_evidence: str | None = None
+    session_kind: str | None = None  # contract.identity.SESSION_KINDS
+    managed_by: str | None = None  # "aws" for a service-linked role
+
+    @property
+    def human(self) -> bool:
+        return self.principal_kind == HUMAN
+
+
+def partition_of(arn: str | None) -> str | None:
+    """The partition of an ARN (``aws``, ``aws-us-gov``, ``aws-cn``), or None."""
+    if arn and arn.startswith("arn:"):
+        part = arn.split(":", 2)[1]
+        return part or None
+    return None
+
+
+def record_partition(rec: dict[str, Any]) -> str:
+    """The partition a record's identities live in: from the caller's ARN, else the region."""
+    ui = as_dict(ci(rec, "userIdentity"))
+    found = partition_of(text(ci(ui, "arn"))) or partition_of(
+        text(ci(ci(ci(ui, "sessionContext"), "sessionIssuer"), "arn"))
+    )
+    if found:
+        return found
+    region = text(ci(rec, "awsRegion")) or ""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
 
 
 def parse_role_arn(arn: str | None) -> tuple[str, str, str | None] | None:
@@ -57,14 +98,28 @@ def parse_role_arn(arn: str | None) -> tuple[str, str, str | None] | None:
     return None
 
 
-def human_session(role: str, session: str | None, issuer_arn: str | None) -> bool:
+def human_session(role: str, session: str | None, issuer_arn: str | None) -> str | None:
+    """Why a role session is a person's, or None: an Identity Center (SSO) role, or a session named
+    with an e-mail address (what SAML identity providers set by default)."""
     if role.startswith("AWSReservedSSO_") or (issuer_arn and _SSO_PATH in issuer_arn):
-        return True
-    return bool(session and _EMAIL.match(session))
+        return "IAM Identity Center (SSO) session"
+    if session and _EMAIL.match(session):
+        return "role session named with an e-mail address (a person's federated session)"
+    return None
+
+
+def service_linked(role: str, arn: str | None) -> bool:
+    return role.startswith("AWSServiceRoleFor") or bool(arn and _SERVICE_LINKED_PATH in arn)
 
 
 def instance_of(session: str | None) -> str | None:
     return session if session and _INSTANCE.match(session) else None
+
+
+def workload_runtime(user_agent: str | None) -> str | None:
+    """'AWS_Lambda' or 'AWS_ECS' when the SDK that called says it runs there."""
+    m = _RUNTIME.search(user_agent) if user_agent else None
+    return m.group(1) if m else None
 
 
 def _arn_account(arn: str) -> str | None:
@@ -83,7 +138,9 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
     account = _arn_account(arn) or text(ci(ui, "accountId")) or text(ci(rec, "recipientAccountId"))
     if account is None:
         return None
+    part = partition_of(arn) or record_partition(rec)
     key = text(ci(ui, "accessKeyId"))
+    base = f"{part}:{account}"
 
     def console() -> bool:  # only users and role sessions ask, so the other callers skip the reads
         return (
@@ -93,48 +150,175 @@ def resolve_caller(rec: dict[str, Any], event_name: str) -> Principal | None:
             or text(ci(rec, "eventType")) in ("AwsConsoleSignIn", "AwsConsoleSignin")
         )
 
-    def person(name: str) -> Principal:
-        return Principal(f"aws:{account}:human/{name}", kind or "Unknown", account, True, key)
-
     if kind == "Root" or arn.endswith(":root"):
-        return person("root")
+        how = "console sign-in" if console() else "access key"
+        return Principal(
+            f"{base}:root",
+            kind or "Root",
+            account,
+            part,
+            key,
+            principal_kind=HUMAN,
+            kind_evidence=f"the account's root user ({how})",
+            session_kind="person" if console() else "key",
+        )
     if kind == "IAMUser" or ":user/" in arn:
         name = arn.rsplit("/", 1)[-1] if ":user/" in arn else text(ci(ui, "userName"))
         if name:
-            return (
-                person(name) if console() else Principal(f"aws:{account}:user/{name}", kind, account, key=key)
-            )
+            return _iam_user(rec, ui, f"{base}:user/{name}", kind, account, part, key, console())
     if kind == "AssumedRole" or ":assumed-role/" in arn:
         found = _role_session(ui, arn)
         if found is not None:
-            role, session, issuer = found
-            role_id = f"aws:{account}:role/{role}"
-            if console() or human_session(role, session, issuer):
-                p = person(session or role)
-                return Principal(p.nhi, p.kind, account, True, key, role=role_id)
-            task = f"aws-session:{account}/{role}/{session}" if session else None
-            return Principal(
-                role_id, kind, account, key=key, role=role_id, task=task, instance=instance_of(session)
-            )
+            return _role_caller(rec, ui, base, kind, account, part, key, found, console())
     if kind == "FederatedUser" or ":federated-user/" in arn:
         name = arn.rsplit("/", 1)[-1] if ":federated-user/" in arn else text(ci(ui, "userName"))
         if name:
-            return Principal(f"aws:{account}:federated-user/{name}", kind, account, key=key)
-    if kind in ("Unknown", "IdentityCenterUser") and text(ci(ui, "userName")):
-        return person(text(ci(ui, "userName")) or "")  # IAM Identity Center users: people
+            return Principal(
+                f"{base}:federated-user/{name}", kind, account, part, key, session_kind="assumed"
+            )
+    if kind in ("IdentityCenterUser", "Unknown"):
+        person = text(ci(ci(ui, "onBehalfOf"), "userId")) or text(ci(ui, "userName"))
+        if person:
+            return Principal(
+                f"{base}:sso-user/{person}",
+                kind,
+                account,
+                part,
+                None,  # a sign-in's credentialId is not an access key
+                principal_kind=HUMAN,
+                kind_evidence="IAM Identity Center user",
+                session_kind="person",
+            )
     principal_id = text(ci(ui, "principalId"))
     if principal_id:
         return Principal(
-            f"aws:{account}:principal/{principal_id.split(':', 1)[0]}", kind or "Unknown", account, key=key
+            f"{base}:principal/{principal_id.split(':', 1)[0]}", kind or "Unknown", account, part, key
         )
     return None
+
+
+def _iam_user(
+    rec: dict[str, Any],
+    ui: dict[str, Any],
+    nhi: str,
+    kind: str,
+    account: str,
+    part: str,
+    key: str | None,
+    console: bool,
+) -> Principal:
+    if console:
+        return Principal(
+            nhi,
+            kind,
+            account,
+            part,
+            key,
+            principal_kind=HUMAN,
+            kind_evidence="console sign-in",
+            session_kind="person",
+        )
+    if truthy(ci(ci(ci(ui, "sessionContext"), "attributes"), "mfaAuthenticated")):
+        return Principal(
+            nhi,
+            kind,
+            account,
+            part,
+            key,
+            principal_kind=HUMAN,
+            kind_evidence="signed in with MFA",
+            session_kind="person",
+        )
+    runtime = workload_runtime(text(ci(rec, "userAgent")))
+    if runtime:
+        evidence = f"access key used by an SDK in {runtime.replace('AWS_', '')}"
+        return Principal(
+            nhi, kind, account, part, key, principal_kind=MACHINE, kind_evidence=evidence, session_kind="key"
+        )
+    return Principal(nhi, kind, account, part, key, session_kind="key")
+
+
+def _role_caller(
+    rec: dict[str, Any],
+    ui: dict[str, Any],
+    base: str,
+    kind: str,
+    account: str,
+    part: str,
+    key: str | None,
+    found: tuple[str, str | None, str | None],
+    console: bool,
+) -> Principal:
+    role, session, issuer = found
+    role_id = f"{base}:role/{role}"
+    task = f"aws-session:{account}/{role}/{session}" if session else None
+    common: dict[str, Any] = {"role": role_id, "session": session, "task": task}
+    person = human_session(role, session, issuer) or ("console session" if console else None)
+    if person is not None:
+        return Principal(
+            role_id,
+            kind,
+            account,
+            part,
+            key,
+            principal_kind=HUMAN,
+            kind_evidence=person,
+            session_kind="person",
+            **common,
+        )
+    delivered = text(ci(ci(ui, "sessionContext"), "ec2RoleDelivery"))
+    instance = instance_of(session)
+    if role == EC2_INSTANCE_ROLE or delivered or instance:
+        how = f"EC2 instance profile of {instance}" if instance else "EC2 instance credentials"
+        if delivered:
+            how += f" (instance metadata service {delivered})"
+        return Principal(
+            role_id,
+            kind,
+            account,
+            part,
+            key,
+            instance=instance,
+            principal_kind=MACHINE,
+            kind_evidence=how,
+            session_kind=WORKLOAD,
+            **common,
+        )
+    if service_linked(role, issuer):
+        return Principal(
+            role_id,
+            kind,
+            account,
+            part,
+            key,
+            principal_kind=MACHINE,
+            kind_evidence="service-linked role",
+            session_kind="service",
+            managed_by="aws",
+            **common,
+        )
+    runtime = workload_runtime(text(ci(rec, "userAgent")))
+    if runtime:
+        where = "Lambda function" if runtime == "AWS_Lambda" else "ECS task"
+        return Principal(
+            role_id,
+            kind,
+            account,
+            part,
+            key,
+            principal_kind=MACHINE,
+            kind_evidence=f"role session of a {where}",
+            session_kind=WORKLOAD,
+            **common,
+        )
+    return Principal(role_id, kind, account, part, key, session_kind="assumed", **common)
 
 
 def _role_session(ui: dict[str, Any], arn: str) -> tuple[str, str | None, str | None] | None:
     issuer = as_dict(ci(ci(ui, "sessionContext"), "sessionIssuer"))
     issuer_arn = text(ci(issuer, "arn"))
     parsed = parse_role_arn(arn)
-    if parsed is not None:
+    if parsed is not None and (parsed[2] is not None or not issuer):
         return parsed[1], parsed[2], issuer_arn
     role = (
         text(ci(issuer, "userName"))

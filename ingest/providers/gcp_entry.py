@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from contract.events import Event, EventType
+from contract.identity import KIND_EVIDENCE, MACHINE, MANAGED_BY, PRINCIPAL_KIND
 from ingest.parsing import ParseContext
 from ingest.toolkit.build import new_event, no_time, record_hash
 from ingest.toolkit.fields import as_dict, as_int, as_list, text
@@ -14,6 +15,21 @@ from ingest.toolkit.times import parse_time
 
 SOURCE = "gcp-audit"
 _SA_PROJECT = re.compile(r"^[^@]+@(?P<project>[a-z][-a-z0-9]*)\.iam\.gserviceaccount\.com$")
+_UNIQUE_ID = re.compile(r"^\d{6,30}$")
+# Google-managed service agents (https://cloud.google.com/iam/docs/service-agents): they live in
+# Google's projects, not the customer's, and act for a Google service. Their addresses are
+# service-PROJECT_NUMBER@SERVICE.iam.gserviceaccount.com (gcp-sa-*, compute-system,
+# container-engine-robot, gs-project-accounts, serverless-robot-prod ...; service-org-/service-folder-
+# for organisation and folder agents), PROJECT_NUMBER@cloudservices.gserviceaccount.com (the Google
+# APIs service agent) and Google's own @system.gserviceaccount.com. The default accounts Google
+# creates in the customer's project (PROJECT_NUMBER-compute@developer..., PROJECT_ID@appspot...,
+# PROJECT_NUMBER@cloudbuild...) are user-managed: the customer's, not the provider's.
+_SERVICE_AGENT = re.compile(
+    r"^(service-(org-|folder-)?\d+@[a-z0-9.-]+\.iam\.gserviceaccount\.com"
+    r"|[^@]+@gcp-sa-[a-z0-9-]+\.iam\.gserviceaccount\.com"
+    r"|\d+@cloudservices\.gserviceaccount\.com"
+    r"|[^@]+@system\.gserviceaccount\.com)$"
+)
 
 
 def principal_of(pp: dict[str, Any]) -> str:
@@ -27,6 +43,25 @@ def principal_of(pp: dict[str, Any]) -> str:
 
 def is_service_account(principal: str) -> bool:
     return principal.endswith(".gserviceaccount.com")
+
+
+def is_service_agent(account: str) -> bool:
+    """A Google-managed service agent: owned by Google, never the customer's unowned identity."""
+    return _SERVICE_AGENT.match(account.lower()) is not None
+
+
+def account_in(path: str) -> str:
+    """The service account a resource path names: ``projects/P/serviceAccounts/X[/keys/K]`` with X
+    an e-mail or a numeric unique id. A path whose segment after ``serviceAccounts`` is neither
+    (``serviceAccounts/users/alice@example.com``) names the e-mail further on, never the word."""
+    parts = path.split("/")
+    if "serviceAccounts" not in parts[:-1]:
+        return ""
+    rest = parts[parts.index("serviceAccounts") + 1 :]
+    first = rest[0]
+    if "@" in first or _UNIQUE_ID.match(first):
+        return first
+    return next((p for p in rest[1:] if "@" in p), "")
 
 
 def delegation(pp: dict[str, Any]) -> list[str]:
@@ -142,7 +177,9 @@ class Entry:
 
     def nhi(self, account: str) -> str:
         m = _SA_PROJECT.match(account)
-        return f"gcp:{m.group('project') if m else self.project}/{account}"
+        # A service agent's address names Google's project, but it acts in this entry's one.
+        project = m.group("project") if m and not is_service_agent(account) else self.project
+        return f"gcp:{project}/{account}"
 
     def event(self, kind: str, type_: EventType, **fields: Any) -> Event:
         return new_event(
@@ -159,14 +196,24 @@ class Entry:
     def target_account(self) -> str:
         """The service account a call acts on: request.name, the resource label, resourceName."""
         request = as_dict(self.pp.get("request"))
+        name = text(request.get("name")) or ""
         candidates = [
-            after(text(request.get("name")) or "", "serviceAccounts")
-            or last_segment(text(request.get("name")) or ""),
+            account_in(name) or (last_segment(name) if "@" in last_segment(name) else ""),
             text(self.labels.get("email_id")) or "",
-            after(text(self.pp.get("resourceName")) or "", "serviceAccounts"),
+            account_in(text(self.pp.get("resourceName")) or ""),
         ]
         candidates = [c for c in candidates if c and c != "-"]
         return next((c for c in candidates if "@" in c), candidates[0] if candidates else "")
+
+
+def account_attrs(account: str) -> dict[str, Any]:
+    """What an account's address shows: a service account is a machine; a service agent is
+    Google's (``managed_by``)."""
+    if not is_service_account(account):
+        return {}
+    if is_service_agent(account):
+        return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "Google-managed service agent", MANAGED_BY: "gcp"}
+    return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "GCP service account"}
 
 
 def caller_attrs(e: Entry) -> dict[str, Any]:

@@ -13,7 +13,24 @@ import orjson
 
 from contract.errors import RecordRejected
 from contract.events import Event, EventType
-from ingest.providers.gcp_entry import Entry, after, caller_attrs
+from contract.identity import (
+    CREATED_BY,
+    HUMAN,
+    KIND_EVIDENCE,
+    MACHINE,
+    OWNER_SOURCE,
+    PRINCIPAL_KIND,
+    SESSION_KIND,
+    WORKLOAD,
+)
+from ingest.providers.gcp_entry import (
+    Entry,
+    account_attrs,
+    account_in,
+    after,
+    caller_attrs,
+    is_service_account,
+)
 from ingest.secrets import fingerprint, scrub
 from ingest.toolkit.fields import as_dict, as_list, text
 from ingest.toolkit.times import add_seconds, parse_seconds, parse_time
@@ -60,8 +77,9 @@ def lifecycle_events(e: Entry) -> list[Event]:
         if not account:
             return []
         if m == "DeleteServiceAccount":
-            return [e.event("deleted", EventType.IDENTITY_DELETED, nhi=e.nhi(account), attrs=caller_attrs(e))]
-        attrs = {**caller_attrs(e), "disabled": m == "DisableServiceAccount"}
+            attrs = {**caller_attrs(e), **account_attrs(account)}
+            return [e.event("deleted", EventType.IDENTITY_DELETED, nhi=e.nhi(account), attrs=attrs)]
+        attrs = {**caller_attrs(e), **account_attrs(account), "disabled": m == "DisableServiceAccount"}
         return [e.event("updated", EventType.IDENTITY_UPDATED, nhi=e.nhi(account), attrs=attrs)]
     if m == "ExchangeToken" and e.service in ("", "sts.googleapis.com"):
         return _federation(e)
@@ -74,7 +92,7 @@ def _token(e: Entry) -> list[Event]:
         raise RecordRejected(f"{e.method} without a target service account (request.name / resource labels)")
     request = as_dict(e.pp.get("request"))
     at = e.at()
-    attrs = caller_attrs(e)
+    attrs = {**caller_attrs(e), **account_attrs(target), SESSION_KIND: _minted_for(e)}
     expires = add_seconds(at, parse_seconds(request.get("lifetime")))
     if expires is None and e.method == "SignJwt":
         expires = _jwt_exp(request.get("payload"))
@@ -100,6 +118,16 @@ def _token(e: Entry) -> list[Event]:
     ]
 
 
+def _minted_for(e: Entry) -> str:
+    """A token the GKE or GCE metadata server minted for a workload (the caller is a Kubernetes
+    service account of a workload pool, ``PROJECT.svc.id.goog[ns/sa]``, or the request came from
+    the metadata server's internal address) is the workload's; any other principal minting a token
+    for the account is impersonation: an assumed session."""
+    if ".svc.id.goog[" in e.principal or e.ip == "gce-internal-ip":
+        return WORKLOAD
+    return "assumed"
+
+
 def _jwt_exp(payload: Any) -> datetime | None:
     # SignJwt logs the claims it signs (not a secret: the signature is what grants access).
     if not isinstance(payload, str) or len(payload) > 65536:
@@ -115,10 +143,10 @@ def _key_created(e: Entry) -> list[Event]:
     response = as_dict(e.pp.get("response"))
     name = text(response.get("name")) or ""
     key_id = after(name, "keys") or text(response.get("keyId")) or text(response.get("key_id"))
-    account = after(name, "serviceAccounts") if "@" in after(name, "serviceAccounts") else e.target_account()
+    account = account_in(name) if "@" in account_in(name) else e.target_account()
     if not account:
         raise RecordRejected(f"{e.method} without a service account (response.name / request.name)")
-    attrs = caller_attrs(e)
+    attrs = {**caller_attrs(e), **account_attrs(account), SESSION_KIND: "key"}
     if not key_id:
         key_id = f"request:{e.base_id}"
         attrs["credential_inferred"] = "key id not logged"
@@ -146,7 +174,7 @@ def _key_revoked(e: Entry) -> list[Event]:
     key_id = after(name, "keys")
     if not key_id:
         raise RecordRejected(f"{e.method} without a key id (request.name .../keys/ID)")
-    account = after(name, "serviceAccounts")
+    account = account_in(name)
     account = account if "@" in account else e.target_account() or account
     return [
         e.event(
@@ -154,7 +182,7 @@ def _key_revoked(e: Entry) -> list[Event]:
             EventType.CREDENTIAL_REVOKED,
             nhi=e.nhi(account) if account else None,
             credential=f"gcp-key:{key_id}",
-            attrs={**caller_attrs(e), "revoked_by": e.method},
+            attrs={**caller_attrs(e), **account_attrs(account), "revoked_by": e.method},
         )
     ]
 
@@ -162,12 +190,19 @@ def _key_revoked(e: Entry) -> list[Event]:
 def _account_created(e: Entry) -> list[Event]:
     request, response = as_dict(e.pp.get("request")), as_dict(e.pp.get("response"))
     spec = as_dict(request.get("service_account")) or as_dict(request.get("serviceAccount"))
-    account = text(response.get("email")) or text(spec.get("email")) or text(e.labels.get("email_id"))
+    # The new account's e-mail: the response (when logged), the request, the resource labels, else
+    # resourceName (projects/P/serviceAccounts/EMAIL), which Admin Activity entries always carry.
+    account = (
+        text(response.get("email"))
+        or text(spec.get("email"))
+        or text(e.labels.get("email_id"))
+        or account_in(text(e.pp.get("resourceName")) or "")
+    )
     account_id = text(request.get("account_id")) or text(request.get("accountId"))
-    if not account and account_id and e.project != "-":
+    if "@" not in (account or "") and account_id and e.project != "-":
         account = f"{account_id}@{e.project}.iam.gserviceaccount.com"
     if not account:
-        raise RecordRejected("CreateServiceAccount without the account's email or account_id")
+        raise RecordRejected("CreateServiceAccount without the account's email, account_id or resourceName")
     purpose = next(
         (
             v
@@ -181,15 +216,39 @@ def _account_created(e: Entry) -> list[Event]:
         ),
         None,
     )
+    key = e.ctx.settings.fingerprint_key
+    attrs = {**caller_attrs(e), **account_attrs(account)}
+    owner, source = _label_owner(spec, response)
+    if owner is None and e.principal and not is_service_account(e.principal):
+        # The person who created the account answers for it until someone is named: a weaker owner.
+        owner, source = e.principal, "creator"
+    if e.principal:
+        attrs[CREATED_BY] = e.principal
+    if source:
+        attrs[OWNER_SOURCE] = source
     return [
         e.event(
             "registered",
             EventType.IDENTITY_REGISTERED,
             nhi=e.nhi(account),
-            purpose=scrub(text(purpose), e.ctx.settings.fingerprint_key) if purpose else None,
-            attrs=caller_attrs(e),
+            owner=scrub(owner, key) if owner else None,
+            purpose=scrub(text(purpose), key) if purpose else None,
+            attrs=attrs,
         )
     ]
+
+
+_OWNER_LABELS = ("owner", "team", "contact")
+
+
+def _label_owner(*objects: dict[str, Any]) -> tuple[str | None, str | None]:
+    """An owner from ``labels`` (owner, team, contact) where the logged object has them."""
+    for obj in objects:
+        labels = as_dict(obj.get("labels"))
+        for name in _OWNER_LABELS:
+            if text(labels.get(name)):
+                return text(labels.get(name)), "label"
+    return None, None
 
 
 def _federation(e: Entry) -> list[Event]:
@@ -201,6 +260,16 @@ def _federation(e: Entry) -> list[Event]:
     at = e.at()
     attrs = caller_attrs(e)
     attrs.pop("caller", None)
+    # Workload identity pools federate workloads (a CI job, a pod elsewhere); workforce pools
+    # federate people signing in through their company's IdP.
+    if "/workforcePools/" in principal or "workforcePools" in (text(e.pp.get("resourceName")) or ""):
+        attrs.update(
+            {PRINCIPAL_KIND: HUMAN, KIND_EVIDENCE: "workforce identity federation", SESSION_KIND: "person"}
+        )
+    else:
+        attrs.update(
+            {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "workload identity federation", SESSION_KIND: WORKLOAD}
+        )
     provider = text(e.pp.get("resourceName")) or ""
     if provider:
         attrs["provider"] = provider

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from contract.errors import RecordSkipped
 from contract.events import Event
 from ingest.providers.gcp_entry import Entry
 from ingest.providers.k8s_events import audit_events, concerns_nhi
@@ -112,4 +113,7 @@ def gke_events(e: Entry) -> list[Event]:
         ev["responseStatus"] = {"code": code}
     req = Request(ev, ctx, cluster, source="gcp-audit", fallback_time=e.time, extras_known=False)
     req.time_fields = "timestamp / requestAttributes.time / receiveTimestamp"
-    return audit_events(req)
+    try:
+        return audit_events(req)
+    except RecordSkipped:
+        return []  # the entry may still be a GCP service account's use; gcp_audit says why if not

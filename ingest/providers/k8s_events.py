@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from contract.errors import RecordSkipped
 from contract.events import Context, Event, EventType
+from contract.identity import SESSION_KIND, WORKLOAD
 from ingest.providers.k8s_objects import OBJECT_RESOURCES, object_events
-from ingest.providers.k8s_request import Request, extras, sa_of
+from ingest.providers.k8s_request import Request, account_attrs, extras, sa_of
 from ingest.toolkit.build import build
 from ingest.toolkit.fields import as_dict, text
 
@@ -17,11 +19,29 @@ from ingest.toolkit.fields import as_dict, text
 def audit_events(req: Request) -> list[Event]:
     """All NHI events of one audited request (pure; raises RecordRejected when unusable)."""
     if text(req.ev.get("stage")) == "RequestReceived":
-        return []
+        raise RecordSkipped(
+            f"{req.source}: RequestReceived stage (the request is logged again when it completes)"
+        )
     sa = sa_of(req.username)
     if sa is None and req.resource not in OBJECT_RESOURCES:
-        return []  # see concerns_nhi
-    return build(_request_events, req, sa)
+        # see concerns_nhi
+        raise RecordSkipped(
+            f"{req.source}: {_requester(req.username)} request that touches no service account"
+        )
+    events = build(_request_events, req, sa)
+    if not events:
+        raise RecordSkipped(
+            f"{req.source}: {_requester(req.username)} request on {req.resource} that changes no identity"
+        )
+    return events
+
+
+def _requester(username: str) -> str:
+    if username.startswith("system:node:"):
+        return "a node's"
+    if username.startswith("system:"):
+        return "a control-plane component's"
+    return "a person's" if username else "an anonymous"
 
 
 def _request_events(req: Request, sa: tuple[str, str] | None) -> list[Event]:
@@ -44,8 +64,10 @@ def _used(req: Request, sa: tuple[str, str]) -> Event:
     pod = ex.get("authentication.kubernetes.io/pod-name", "")
     pod_uid = ex.get("authentication.kubernetes.io/pod-uid") or None
     node = ex.get("authentication.kubernetes.io/node-name") or None
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = account_attrs(ns, name)
     credential = ex.get("authentication.kubernetes.io/credential-id", "")
+    if pod:
+        attrs[SESSION_KIND] = WORKLOAD  # a token bound to its pod: the kubelet delivered it to the workload
     if not credential:
         if pod:
             # A pod-bound token from an apiserver that logs no JTI: all tokens of one pod are one
@@ -55,6 +77,7 @@ def _used(req: Request, sa: tuple[str, str]) -> Event:
         elif req.extras_known:
             credential = f"k8s-legacy:{req.cluster}/{ns}/{name}"
             attrs["legacy_token"] = True
+            attrs[SESSION_KIND] = "key"  # a Secret-stored token that never expires
         else:
             credential = f"k8s-sa:{req.cluster}/{ns}/{name}"
             attrs["credential_inferred"] = "no credential id in this log form"

@@ -24,7 +24,8 @@ from typing import Any
 
 from contract.errors import RecordRejected
 from contract.events import Context, Event, EventType
-from ingest.providers.k8s_request import NODE_PREFIX, Request, normalize_key
+from contract.identity import CREATED_BY, OWNER_SOURCE, SESSION_KIND, WORKLOAD
+from ingest.providers.k8s_request import NODE_PREFIX, Request, account_attrs, is_person, normalize_key
 from ingest.secrets import fingerprint, scrub
 from ingest.toolkit.fields import as_dict, as_list, text
 from ingest.toolkit.times import add_seconds, parse_seconds, parse_time
@@ -98,7 +99,7 @@ def _token_request(req: Request) -> Event:
     annotations = {
         normalize_key(k): v for k, v in as_dict(req.ev.get("annotations")).items() if isinstance(k, str)
     }
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = account_attrs(ns, name)
     kind, bname, buid = text(bound.get("kind")), text(bound.get("name")), text(bound.get("uid"))
     task = pod_uid = node = None
     if kind == "Pod" and bname:
@@ -109,6 +110,8 @@ def _token_request(req: Request) -> Event:
         node = bname
     if kind:
         attrs["bound_object"] = f"{kind}/{bname}" if bname else kind
+    if kind in ("Pod", "Node") or req.username.startswith(NODE_PREFIX):
+        attrs[SESSION_KIND] = WORKLOAD  # minted for a pod (by its kubelet): delivered to the workload
     attested = False
     if req.username.startswith(NODE_PREFIX):
         # Only a kubelet for a pod on its own node passes the node authorizer: the node is known.
@@ -165,14 +168,24 @@ def _service_account(req: Request) -> list[Event]:
     key = req.ctx.settings.fingerprint_key
     ctx = Context(cluster=req.cluster, namespace=ns)
     nhi = req.nhi(ns, name)
-    by = {"by": req.username} if req.username else {}
+    by: dict[str, Any] = {"by": req.username} if req.username else {}
+    by.update(account_attrs(ns, name))
     if req.verb == "delete":
         return [req.event("deleted", EventType.IDENTITY_DELETED, nhi=nhi, context=ctx, attrs=by)]
     if req.verb not in ("create", "update", "patch"):
         return []
     annotations, labels = _meta(req)
     maps = (annotations, labels)
-    owner = _first(maps, _OWNER_KEYS)
+    owner, source = _first((annotations,), _OWNER_KEYS), "annotation"
+    if not owner:
+        owner, source = _first((labels,), _OWNER_KEYS), "label"
+    if req.verb == "create" and req.username:
+        by[CREATED_BY] = req.username
+        if not owner and is_person(req.username):
+            # The person who created it answers for it until someone is named: a weaker owner.
+            owner, source = req.username, "creator"
+    if owner:
+        by[OWNER_SOURCE] = source
     purpose = _first(maps, _PURPOSE_KEYS)
     expiry = parse_time(_first(maps, _EXPIRY_KEYS))
     fields: dict[str, Any] = {
@@ -193,7 +206,7 @@ def _service_account(req: Request) -> list[Event]:
 def _legacy_secret(req: Request) -> list[Event]:
     ns, name = _object_name(req)
     sa = ""
-    attrs: dict[str, Any] = {"legacy_token": True}
+    attrs: dict[str, Any] = {"legacy_token": True, SESSION_KIND: "key"}
     for obj in req.objects():
         if text(obj.get("type")) == "kubernetes.io/service-account-token":
             meta = as_dict(obj.get("metadata"))
@@ -205,6 +218,7 @@ def _legacy_secret(req: Request) -> list[Event]:
             attrs["credential_inferred"] = "tokens-controller secret name"
     if not sa or not ns:
         return []
+    attrs.update(account_attrs(ns, sa))
     if name:
         attrs["secret_name"] = name  # the Secret object's name: "secret" would be read as a secret value
     if req.username:
@@ -262,11 +276,14 @@ def _pod(req: Request) -> list[Event]:
     nhi = req.nhi(ns, sa) if sa else None
     ctx = Context(cluster=req.cluster, namespace=ns, pod_uid=uid, image=image, node=node)
     task = req.pod_task(ns, name)
+    about = account_attrs(ns, sa) if sa else {}
     if ended_by:
-        attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {})}
+        attrs = {"ended_by": ended_by, **({"by": req.username} if req.username else {}), **about}
         return [req.event("task-ended", EventType.TASK_ENDED, task=task, nhi=nhi, context=ctx, attrs=attrs)]
     if verb == "create" and not sub:
-        return [req.event("task-started", EventType.TASK_STARTED, task=task, nhi=nhi, context=ctx)]
+        return [
+            req.event("task-started", EventType.TASK_STARTED, task=task, nhi=nhi, context=ctx, attrs=about)
+        ]
     return []
 
 

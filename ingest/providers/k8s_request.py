@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from contract.events import Event, EventType
+from contract.identity import KIND_EVIDENCE, MACHINE, MANAGED_BY, PRINCIPAL_KIND
 from ingest.parsing import ParseContext
 from ingest.toolkit.build import new_event, no_time, record_hash
 from ingest.toolkit.fields import as_dict, as_int, first_text, text
@@ -14,6 +15,79 @@ from ingest.toolkit.times import parse_time
 SOURCE = "k8s-audit"
 SA_PREFIX = "system:serviceaccount:"
 NODE_PREFIX = "system:node:"
+# The service accounts kube-controller-manager runs its controllers as (--use-service-account-
+# credentials; the names in kubernetes cmd/kube-controller-manager/names), and the add-ons every
+# distribution installs in kube-system: the cluster's own machinery, managed by Kubernetes.
+CONTROL_PLANE_ACCOUNTS = frozenset(
+    {
+        "attachdetach-controller",
+        "bootstrap-signer",
+        "certificate-controller",
+        "clusterrole-aggregation-controller",
+        "cronjob-controller",
+        "daemon-set-controller",
+        "deployment-controller",
+        "disruption-controller",
+        "endpoint-controller",
+        "endpointslice-controller",
+        "endpointslicemirroring-controller",
+        "ephemeral-volume-controller",
+        "expand-controller",
+        "generic-garbage-collector",
+        "horizontal-pod-autoscaler",
+        "job-controller",
+        "legacy-service-account-token-cleaner",
+        "namespace-controller",
+        "node-controller",
+        "persistent-volume-binder",
+        "pod-garbage-collector",
+        "pv-protection-controller",
+        "pvc-protection-controller",
+        "replicaset-controller",
+        "replication-controller",
+        "resourcequota-controller",
+        "root-ca-cert-publisher",
+        "route-controller",
+        "service-account-controller",
+        "service-controller",
+        "statefulset-controller",
+        "token-cleaner",
+        "ttl-after-finished-controller",
+        "ttl-controller",
+        "validatingadmissionpolicy-status-controller",
+        "kube-proxy",
+        "coredns",
+        "kube-dns",
+    }
+)
+
+
+# GKE runs its own agents in gke-* namespaces (gke-system, gke-managed-*, gke-gmp-system) and as
+# gke-* accounts in kube-system (gke-metrics-agent...): Google's, like its service agents.
+_GKE_NAMESPACE = "gke-"
+
+
+def account_attrs(namespace: str, name: str) -> dict[str, str]:
+    """What a service account's name shows: a machine; the control plane's own is Kubernetes'."""
+    if namespace == "kube-system" and name in CONTROL_PLANE_ACCOUNTS:
+        return {
+            PRINCIPAL_KIND: MACHINE,
+            KIND_EVIDENCE: "Kubernetes control-plane service account",
+            MANAGED_BY: "kubernetes",
+        }
+    if namespace.startswith(_GKE_NAMESPACE) or (
+        namespace == "kube-system" and name.startswith(_GKE_NAMESPACE)
+    ):
+        return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "GKE system service account", MANAGED_BY: "gcp"}
+    return {PRINCIPAL_KIND: MACHINE, KIND_EVIDENCE: "Kubernetes service account"}
+
+
+def is_person(username: str) -> bool:
+    """A requester that is neither a service account nor a ``system:`` component (nodes,
+    kube-controller-manager, kube-scheduler, the apiserver itself)."""
+    return bool(username) and not username.startswith("system:")
+
+
 _TIME_FIELDS = ("requestReceivedTimestamp", "stageTimestamp", "timestamp")
 
 

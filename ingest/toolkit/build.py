@@ -17,16 +17,13 @@ from pydantic import ValidationError
 
 from contract.errors import RecordRejected
 from contract.events import EMPTY_CONTEXT, Context, Event, EventType
+from contract.identity import HUMAN, KIND_EVIDENCE, PRINCIPAL_KIND
 from ingest.parsing import ParseContext
 from ingest.secrets import scrub_all, scrub_free
 from ingest.toolkit.fields import ip_or_none, text
 
 P = ParamSpec("P")
 
-# Set on every event whose subject is a person rather than a machine. The engine reads exactly
-# this (streams/state.py) and never judges such an identity as an unowned actor.
-PRINCIPAL_KIND = "principal_kind"
-HUMAN = "human"
 
 _TYPES = frozenset(t.value for t in EventType)
 
@@ -135,11 +132,19 @@ class Emitter:
         attrs: dict[str, Any] | None = None,
         context: Context | None = None,
         human: bool = False,
+        principal_kind: str | None = None,
+        kind_evidence: str | None = None,
         **fields: Any,
     ) -> None:
+        """One event of this record. ``principal_kind``/``kind_evidence``: what the record shows the
+        principal to be (``contract.identity``); ``human=True`` is ``principal_kind="human"``."""
         clean = {k: v for k, v in (attrs or {}).items() if v is not None and v != ""}
-        if human:
-            clean[PRINCIPAL_KIND] = HUMAN
+        if human and principal_kind is None:
+            principal_kind = HUMAN
+        if principal_kind is not None:
+            clean[PRINCIPAL_KIND] = principal_kind
+            if kind_evidence:
+                clean[KIND_EVIDENCE] = kind_evidence
         for name in ("resource", "action", "purpose"):
             if isinstance(fields.get(name), str):
                 fields[name] = scrub_free(fields[name], self.key)

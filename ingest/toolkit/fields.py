@@ -136,11 +136,23 @@ def ip_or_none(value: Any) -> str | None:
     return _cached_ip(found) if len(found) <= 64 else _canonical_ip(found)
 
 
+_ZERO_PADDED = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
 def _canonical_ip(value: str) -> str | None:
+    host = host_of(value)
     try:
-        return str(ipaddress.ip_address(host_of(value)))
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        return None
+        pass
+    # Anonymised exports pad octets with zeros ("035.249.253.232"); Python refuses those as
+    # ambiguous (octal), but no log writer means octal: read them as decimal.
+    if _ZERO_PADDED.fullmatch(host):
+        try:
+            return str(ipaddress.ip_address(".".join(str(int(o)) for o in host.split("."))))
+        except ValueError:
+            return None
+    return None
 
 
 _cached_ip = lru_cache(maxsize=4096)(_canonical_ip)

@@ -108,9 +108,14 @@ def stacked_bars(
 
 
 def horizontal_bars(
-    rows: Sequence[tuple[str, int, str]], label: str, width: int = 1040, row_h: int = 24
+    rows: Sequence[tuple[str, int, str]],
+    label: str,
+    width: int = 1040,
+    row_h: int = 24,
+    links: Sequence[str | None] | None = None,
 ) -> str:
-    """(name, value 0..100, note) rows, e.g. the riskiest NHIs by trust score (lower = riskier)."""
+    """(name, value 0..100, note) rows, e.g. the riskiest NHIs by trust score (lower = riskier);
+    ``links``: an href per row, which makes its name a link (e.g. to the identity's section)."""
     left = 380
     height = max(len(rows), 1) * row_h + 8
     plot_w = width - left - 330  # room on the right for the score and its note
@@ -120,9 +125,11 @@ def horizontal_bars(
         w = plot_w * max(value, 0) / 100
         color = PALETTE[1] if value < 40 else PALETTE[2] if value < 70 else PALETTE[3]
         shown = name if len(name) <= 56 else name[:27] + "..." + name[-26:]
-        body.append(
-            f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" fill="{INK}">{escape(shown)}</text>'
-        )
+        text = f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" fill="{INK}">{escape(shown)}</text>'
+        href = links[i] if links is not None and i < len(links) else None
+        if href:
+            text = f'<a href="{escape(href)}">{text.replace(INK, "#1d4ed8", 1)}</a>'
+        body.append(text)
         body.append(f'<rect x="{left}" y="{y + 4}" width="{plot_w}" height="{row_h - 8}" fill="{GRID}"/>')
         body.append(
             f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{color}">'

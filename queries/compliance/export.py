@@ -34,6 +34,8 @@ from contract.errors import ConfigError
 from queries.compliance.assess import assess
 from queries.compliance.package import write_manifest
 from queries.compliance.report import render_report
+from queries.compliance.triage import SQL as TRIAGE_SQL
+from queries.compliance.triage import load_triage
 from store.alerts import CHANGES_SQL, IDENTITIES_SQL
 from store.readonly import run_query
 from store.store import Store
@@ -175,7 +177,7 @@ def export_package(
     (out / "controls.json").write_bytes(orjson.dumps([c.row() for c in controls], option=orjson.OPT_INDENT_2))
     pacsv.write_csv(pa.Table.from_pylist([c.row() for c in controls]), out / "controls.csv")
 
-    for name, sql in SQL.items():
+    for name, sql in {**SQL, **TRIAGE_SQL}.items():
         text = f"WITH {_COUNTED.strip()}\n{sql.strip()}" if name == "controls" else sql.strip()
         (out / "sql" / f"{name}.sql").write_text(text + "\n", encoding="utf-8")
     (out / "sql" / "findings.ocsf.sql").write_text(
@@ -198,6 +200,7 @@ def export_package(
         riskiest=_table(db, "riskiest", params).to_pylist(),
         chain_heads=heads,
         tool_version=product_version(),
+        triage=load_triage(db, {"from": params["from"], "to": params["to"]}),
         suppressions=counted.to_pylist(),
     )
     (out / "report.html").write_text(html, encoding="utf-8")

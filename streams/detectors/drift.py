@@ -6,6 +6,8 @@
 (b) Identity level (medium): a cluster, namespace, env, region or image outside the NHI's
     baseline. The baseline is seeded by attested issuance and task starts; without them it is
     learned from the NHI's first ``learn_events`` events.
+(c) Workload credentials used outside their workload (high/medium): see
+    ``streams/detectors/workload.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,17 @@ from contract.events import EMPTY_CONTEXT, Event, EventType
 from contract.records import Finding
 from contract.settings import Settings
 from streams.detectors.common import raise_finding, resolve_finding
+from streams.detectors.workload import REASONS as WORKLOAD_REASONS
+from streams.detectors.workload import workload_judged, workload_use
 from streams.state import DRIFT_CREDENTIAL_ATTRS, DRIFT_IDENTITY_ATTRS, NhiState
 
 DETECTOR = "context-drift"
+# Every reason this detector gives its findings; alerts/runbooks.py has a runbook for each (tested).
+REASONS: tuple[str, ...] = (
+    *(f"credential-{a}-changed" for a in DRIFT_CREDENTIAL_ATTRS),
+    *(f"new-{a}" for a in DRIFT_IDENTITY_ATTRS),
+    *WORKLOAD_REASONS,
+)
 
 
 def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:
@@ -24,6 +34,9 @@ def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:
     t = event.type
     if t is EventType.CREDENTIAL_USED and event.credential:
         out.extend(_credential_level(event, st, s))
+        cs = st.credentials.get(event.credential)
+        if cs is not None and cs.workload and workload_judged(event):
+            out.extend(workload_use(event, st, cs, s))
     elif t is EventType.CREDENTIAL_REVOKED and event.credential:
         prefix = event.credential + ":"
         for f in list(st.findings.values()):

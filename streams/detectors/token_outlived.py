@@ -15,6 +15,8 @@ from streams.detectors.common import human_duration, raise_finding, resolve_find
 from streams.state import NhiState
 
 DETECTOR = "token-outlived-task"
+# Every reason this detector gives its findings; alerts/runbooks.py has a runbook for each (tested).
+REASONS: tuple[str, ...] = ("outlived-task", "used-after-task-end")
 
 
 def detect(event: Event, st: NhiState, s: Settings) -> list[Finding]:

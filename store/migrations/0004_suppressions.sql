@@ -1,4 +1,4 @@
--- 0003: suppressions as evidence. Only `nhi suppress add` records one (previews such as
+-- 0004: suppressions as evidence. Only `nhi suppress add` records one (previews such as
 -- `nhi alerts --suppressions FILE` never write): who (actor), when (recorded_at), why (reason) and
 -- until when (expires). Append-only, on its own hash chain (store/chain.py): revoking a
 -- suppression appends a row with action 'revoke'; nothing is updated. The rows of

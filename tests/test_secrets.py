@@ -12,15 +12,19 @@ from typing import Any
 import orjson
 import pytest
 
+from ingest import secrets as secrets_module
 from ingest.secret_names import names_a_secret, normal_key
 from ingest.secret_text import entropy, random_looking
 from ingest.secrets import (
     MAX_DEPTH,
     TOO_DEEP,
+    _hide,
     fingerprint,
     is_secret_key,
     quiet,
     scrub,
+    scrub_all,
+    scrub_free,
     scrub_string,
     scrub_text,
 )
@@ -241,3 +245,129 @@ def test_deep_nesting_is_cut_not_a_crash() -> None:
 def test_fingerprint_is_keyed_and_stable() -> None:
     assert fingerprint("v", "k1") == fingerprint("v", "k1") != fingerprint("v", "k2")
     assert fingerprint("v", "k1").startswith("fp:") and len(fingerprint("v", "k1")) == 35
+
+
+# --- the rules behind the walkers, one by one ----------------------------------------------------
+
+
+@pytest.fixture
+def fresh_verdicts(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    cache: dict[str, bool] = {}
+    monkeypatch.setattr(secrets_module, "_KEY_VERDICTS", cache)
+    return cache
+
+
+def test_key_verdicts_are_cached_bounded_and_only_for_short_names(
+    fresh_verdicts: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert is_secret_key("clientSecret") and fresh_verdicts == {"clientSecret": True}
+    assert not is_secret_key("name") and fresh_verdicts["name"] is False
+    long_name = "x" * 60 + "_password"
+    assert is_secret_key(long_name) and long_name not in fresh_verdicts  # past 64 characters: not kept
+    fresh_verdicts["stale"] = True  # a cached verdict is believed
+    assert is_secret_key("stale")
+    monkeypatch.setattr(secrets_module, "_KEY_VERDICTS_MAX", 3)
+    is_secret_key("a")
+    assert set(fresh_verdicts) == {"a"}  # full: cleared, then the new verdict kept
+
+
+def test_every_key_of_a_record_is_looked_at_whatever_comes_before(fresh_verdicts: dict[str, bool]) -> None:
+    rec = {
+        "n": 1,
+        "f": 1.5,
+        "b": True,
+        "none": None,
+        "password": "pw-value",
+        "tail": ["x", 1, None, "token=abcdefgh"],
+    }
+    out = scrub(rec, KEY)
+    assert out["password"] == fingerprint("pw-value", KEY)
+    assert out["tail"][3] == f"token={fingerprint('abcdefgh', KEY)}"
+    assert out["n"] == 1 and out["b"] is True and out["none"] is None
+    assert scrub([None, 1, 2.5, {"token": "t1"}], KEY) == [None, 1, 2.5, {"token": fingerprint("t1", KEY)}]
+
+
+def test_hidden_containers_and_odd_values() -> None:
+    assert _hide({"b": 1, "a": 2}, KEY) == fingerprint(
+        '{"a":2,"b":1}', KEY
+    )  # sorted: one fingerprint per content
+    assert _hide(2**70, KEY) == fingerprint(repr(2**70), KEY)  # orjson refuses ints past 64 bits
+    assert _hide("fp:0123", KEY) == "fp:0123"
+    assert _hide(False, KEY) is False
+
+
+def test_json_inside_a_string_needs_both_brackets() -> None:
+    # a secret whose value is an object: only the JSON walk can hide it whole
+    assert "visible" not in scrub_string('{"password": {"a": "visible"}}', KEY)
+    assert "visible" not in scrub_string('  [{"password": {"a": "visible"}}]  ', KEY)
+    # starts like JSON but isn't: scanned as text, left alone when nothing matches
+    assert scrub_string('{"just": "text", no end' + "x" * 40, KEY).startswith('{"just"')
+    assert scrub_string('note: {"password": {"a": "kept-by-text"}}', KEY).count("kept-by-text") == 1
+
+
+def test_nesting_depth_counts_from_the_top_and_json_in_strings_starts_one_deeper() -> None:
+    def nested(depth: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    assert "leaf" in str(scrub(nested(MAX_DEPTH), KEY)) and TOO_DEEP not in str(scrub(nested(MAX_DEPTH), KEY))
+    assert TOO_DEEP in str(scrub(nested(MAX_DEPTH + 1), KEY))
+    assert scrub_all(nested(MAX_DEPTH), KEY) == nested(MAX_DEPTH)
+    text = orjson.dumps(nested(MAX_DEPTH - 1)).decode() + " " * 40  # not quiet: it is walked
+    assert scrub_string(text, KEY) == text  # JSON in a string sits one level down: still within the cap
+    deeper = orjson.dumps({"token": "t", "d": nested(MAX_DEPTH)}).decode()
+    assert TOO_DEEP in scrub_string(deeper, KEY)
+
+
+def test_scrub_free_uses_the_key_it_is_given() -> None:
+    assert scrub_free("password=hunter22", "k1") == f"password={fingerprint('hunter22', 'k1')}"
+    assert scrub_free("password=hunter22", "k1") != scrub_free("password=hunter22", "k2")
+
+
+def test_fingerprint_details() -> None:
+    assert fingerprint("a", KEY) != fingerprint("b", KEY)
+    assert fingerprint("\ud800 lone surrogate", KEY).startswith("fp:")  # no encoding error
+    long_key = "k" * 100
+    assert fingerprint("v", long_key) == fingerprint("v", "k" * 64)  # BLAKE2b keys stop at 64 bytes
+
+
+def test_base64_key_json_of_any_length_is_decoded() -> None:
+    for pad in ("", " ", "  "):  # lengths with 0, 1 and 2 characters of padding missing
+        doc = orjson.dumps(
+            {"type": "service_account", "note": pad, "private_key": "MIIE" + "A" * 80},
+            option=orjson.OPT_INDENT_2,
+        )
+        run = base64.b64encode(doc).decode().rstrip("=")
+        assert scrub_text(f"blob {run} end", KEY) == f"blob {fingerprint(run, KEY)} end", len(run) % 4
+    broken = "ew" + "A" * 101  # length 1 mod 4: not base64 at all
+    assert scrub_text(f"x {broken}", KEY) == f"x {broken}"
+
+
+def test_pairs_keep_everything_around_the_value() -> None:
+    text = 'a=1, x-token=abcdefgh, "password": "p w", b=2'
+    out = scrub_text(text, KEY)
+    assert out == f'a=1, x-token={fingerprint("abcdefgh", KEY)}, "password": "{fingerprint("p w", KEY)}", b=2'
+    assert scrub_text("password=", KEY) == "password=" and scrub_text('password: ""', KEY) == 'password: ""'
+    assert scrub_text("pw ok; password=fp:abc", KEY) == "pw ok; password=fp:abc"
+    assert (
+        scrub_text("Authorization: Basic " + "dXNlcjpwYXNz", KEY)
+        == f"Authorization: Basic {fingerprint('dXNlcjpwYXNz', KEY)}"
+    )
+    assert scrub_text("BEARER\tabcdefghij", KEY) == f"BEARER\t{fingerprint('abcdefghij', KEY)}"
+
+
+@pytest.mark.parametrize("word", ["basic", "BASIC", "Bearer", "ssws", "Cookie"])
+def test_quiet_sees_scheme_words_in_any_case(word: str) -> None:
+    assert not quiet(f"{word} x")
+
+
+def test_long_text_without_any_mark_is_still_scanned_for_base64_key_json() -> None:
+    doc = orjson.dumps(
+        {"type": "service_account", "private_key": "MIIE" + "B" * 90}, option=orjson.OPT_INDENT_2
+    )
+    run = base64.b64encode(doc).decode()
+    assert run not in scrub_text(run, KEY)
+    short = "ew" + "Q" * 97  # 99 characters: too short to be a key file
+    assert scrub_text(short, KEY) == short

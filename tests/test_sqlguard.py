@@ -10,8 +10,8 @@ import pytest
 
 from contract.errors import QueryError, StoreError
 from store import Batch, Store
-from store.readonly import QueryResult, friendly_error, plan_query, run_query
-from store.sqlguard import check_read_only, to_dollar_params
+from store.readonly import QueryResult, execute_plan, friendly_error, plan_query, run_query
+from store.sqlguard import _body, _kind, _refusal, check_read_only, to_dollar_params
 from tests.test_store import a_finding
 
 
@@ -168,3 +168,47 @@ def test_arrow_types_survive_all_null_columns_and_odd_values() -> None:
 def test_a_missing_store_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         run_query(tmp_path / "nope.duckdb", "SELECT 1")
+
+
+def test_messages_name_every_parameter_and_the_store(db: Path, tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match=r"missing parameter\(s\): a, b \(give them as name=value\)"):
+        plan_query("SELECT :a, :b")
+    with pytest.raises(QueryError, match=r"not used by the query: c, d$"):
+        plan_query("SELECT 1", {"c": 1, "d": 2})
+    with pytest.raises(QueryError, match=f"query failed on {db}: "):
+        run_query(db, "SELECT * FROM no_such_table")
+    foreign = tmp_path / "foreign.duckdb"
+    duckdb.connect(str(foreign)).close()
+    with pytest.raises(StoreError, match=f"{foreign} is not an nhi-evidence store"):
+        run_query(foreign, "SELECT 1")
+    with pytest.raises(QueryError, match=r"^nhi query: no SQL statement given$"):
+        execute_plan(duckdb.connect(), [])
+
+
+def test_only_leading_comments_are_skipped_to_find_the_statement() -> None:
+    with pytest.raises(QueryError, match="DELETE statements are refused"):
+        check_read_only("-- one\n-- two\n/* three */ DELETE FROM findings")
+    assert _body("-- a\n/* b */ SELECT '--x'") == "SELECT '--x'"
+    assert _kind("") == "this" and _kind("  select 1") == "SELECT"
+    assert str(_refusal("DROP")) == "nhi query is read-only: DROP statements are refused"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT 1 WHERE 'a' GLOB 'a*'", "SELECT * FROM findings LIMIT 1 OFFSET 0"],
+)
+def test_glob_as_an_operator_and_keywords_near_the_end_are_fine(sql: str) -> None:
+    assert check_read_only(sql)
+
+
+def test_a_file_function_as_the_last_token_but_one_is_refused() -> None:
+    with pytest.raises(QueryError, match=r"read_text\(\) is refused"):
+        check_read_only("SELECT read_text(")  # refused before the parser sees the missing ')'
+
+
+def test_a_parameter_at_the_very_start_and_after_each_blocking_character() -> None:
+    assert to_dollar_params(":a") == "$a"
+    assert (
+        to_dollar_params("SELECT [1,2][:n], x[a:b] FROM t WHERE y = :p")
+        == "SELECT [1,2][:n], x[a:b] FROM t WHERE y = $p"
+    )

@@ -296,3 +296,34 @@ def test_heads_and_dicts_read_in_chunks(tmp_path: Path) -> None:
         rows = list(C._dicts(con, "SELECT seq, hash FROM trust_scores ORDER BY seq", size=2))
         assert [r["seq"] for r in rows] == [1, 2, 3] and set(rows[0]) == {"seq", "hash"}
         assert C.heads(con)["trust"] == (3, rows[-1]["hash"])
+
+
+def test_instants_are_integers_not_floats() -> None:
+    assert type(C._plain(datetime(2026, 5, 1, 12, 0, 0, 1, tzinfo=UTC))) is int
+
+
+def test_adopt_counts_the_rows_of_every_chain(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    fill(db, 3)
+    with Store.open(db) as store:
+        for table, chain in (("trust_scores", "trust"), ("finding_history", "findings")):
+            store.rows(f"UPDATE {table} SET seq = NULL, prev_hash = NULL, hash = NULL")
+            store.rows("DELETE FROM chain_heads WHERE chain = $c", {"c": chain})
+        assert C.adopt(store.con) == 6  # 3 trust rows + 3 finding changes
+    assert all(not b for b in breaks(db).values())
+
+
+def test_every_unlinked_row_is_named_and_the_default_limit_is_twenty(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    fill(db, 1)
+    with Store.open(db) as store:
+        for i in range(25):
+            store.rows(
+                "INSERT INTO trust_scores SELECT * REPLACE ($e AS event_id, NULL AS seq) FROM trust_scores WHERE seq = 1",
+                {"e": f"forged-{i}"},
+            )
+        assert len(C.verify_chain(store.con, TRUST).breaks) == 20
+        assert len(C.verify(store.con)[1].breaks) == 20
+        assert (
+            len(C.verify_chain(store.con, TRUST, limit=30).breaks) == 25
+        )  # each unlinked row, not just the first

@@ -10,7 +10,7 @@ import signal
 from contract.errors import ConfigError
 from contract.settings import load_settings
 from nhi import console
-from nhi.common import add_db_argument
+from nhi.common import add_db_argument, warn_default_key
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from transport.config import bootstrap_from, client_options
 from transport.sink import SinkStats, run_sink
@@ -32,7 +32,7 @@ examples:
   nhi query --db evidence.duckdb --named trust-leaderboard        (from another shell meanwhile)
 
 Stops cleanly on SIGINT/SIGTERM: the batch in progress is stored and committed first.
-exit status: 0 after a clean stop, 1 when Kafka or the store failed."""
+exit status: 0 after a clean stop, 2 when Kafka or the store failed."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     group = args.group or f"{topics.prefix}sink"
     options = client_options()
     settings = load_settings()
+    warn_default_key(settings, "sink")
 
     def ready(stats: SinkStats) -> None:
         if args.quiet:

@@ -112,8 +112,9 @@ def test_an_update_widens_the_window_keeps_the_higher_severity_and_merges_detail
     low = _raise(NhiState(NHI), used(1), severity="low")
     assert low is not None
     st.findings[low.finding_id] = low
-    raised = _raise(st, used(9), severity="high")
-    assert raised is not None and raised.severity == "high"
+    later = used(9)
+    raised = _raise(st, later, severity="high")
+    assert raised is not None and (raised.severity, raised.last_seen) == ("high", later.time)
     # the same event again changes nothing
     assert _raise(st, used(1)) is None
 

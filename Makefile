@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.dev-stamp
 
-.PHONY: demo test lint bench kafka-up kafka-down clean install
+.PHONY: demo test lint bench mutate kafka-up kafka-down clean install
 
 install: $(STAMP)
 
@@ -49,6 +49,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench engine --json
 
+# Mutation testing of the rule modules ([tool.mutmut] in pyproject.toml; figures in docs/testing.md).
+# Slow (tens of minutes on 2 cores), so not part of make test or CI. Results stay in mutants/;
+# `.venv-mutate/bin/mutmut results` lists survivors, `.venv-mutate/bin/mutmut show NAME` shows one.
+MUTATE_VENV := .venv-mutate
+mutate:
+	@test -x $(MUTATE_VENV)/bin/python || $(PYTHON) -m venv $(MUTATE_VENV)
+	PYTHONWARNINGS=ignore:::setuptools.command.editable_wheel $(MUTATE_VENV)/bin/python -m pip install -q -e '.[dev,mutate]'
+	$(MUTATE_VENV)/bin/mutmut run
+	$(MUTATE_VENV)/bin/python -m bench.mutation_report
+
 kafka-up: $(STAMP)
 	$(BIN)/python .ci/kafka/broker.py up
 
@@ -57,4 +67,4 @@ kafka-down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python .ci/kafka/broker.py down; else $(PYTHON) .ci/kafka/broker.py down; fi
 
 clean: kafka-down
-	rm -rf $(VENV) .kafka .pytest_cache .mypy_cache .ruff_cache demo.duckdb
+	rm -rf $(VENV) .venv-mutate .kafka .pytest_cache .mypy_cache .ruff_cache demo.duckdb mutants

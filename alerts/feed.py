@@ -1,23 +1,26 @@
 """Turning finding changes into alerts, from any source: the engine (replay), Kafka, or the store.
 
-``AlertMaker`` adds the NHI context, applies the suppression rules and the notification policy;
+``AlertMaker`` adds the NHI context, applies the suppressions and the notification policy;
 ``StoreFeed`` reads the store's finding_history in chain order, with the events each change
-cites, and can be polled for what landed since (``--follow``).
+cites, and can be polled for what landed since (``--follow``). Reading alerts never writes: the
+suppressions recorded in the store (``nhi suppress add``) are applied as they stand, and a rules
+file only changes what is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from alerts.context import NhiContext, with_placement
 from alerts.ocsf import Alert, change_uid
 from alerts.policy import NotificationPolicy, State
-from alerts.suppress import Suppressor
-from contract.errors import StoreError
+from alerts.suppress import Suppression, Suppressor
 from contract.records import Finding
-from store.alerts import SuppressionRecord, finding_changes, identities, record_suppressions
+from contract.suppressions import in_force
+from store import suppressions
+from store.alerts import finding_changes, identities
 from store.evidence import EvidenceEvent, evidence_events
 from store.store import Store
 from streams.state import NhiState
@@ -33,8 +36,6 @@ def no_context(nhi: str) -> NhiContext:
 class AlertMaker:
     suppressor: Suppressor = field(default_factory=Suppressor)
     lookup: ContextLookup = no_context
-    # Called for every suppressed alert, e.g. to record it in the store.
-    on_suppressed: Callable[[Alert], None] | None = None
     policy: NotificationPolicy = field(default_factory=NotificationPolicy)
 
     def make(
@@ -54,18 +55,15 @@ class AlertMaker:
         suppression = self.suppressor.check(finding, ctx)
         before = None
         if previous is not None:
-            # a suppression rule applies to a finding as a whole, so it applied to its previous change too
+            # a suppression applies to a finding as a whole, so it applied to its previous change too
             severity, status = previous
             before = State(
                 severity, "resolved" if status == "resolved" else "suppressed" if suppression else "open"
             )
         notice = self.policy.decide(finding, suppression is not None, before)
-        alert = Alert(
+        return Alert(
             finding, uid or change_uid(finding), ctx, suppression, seq, notice=notice, evidence=evidence
         )
-        if alert.suppression is not None and self.on_suppressed is not None:
-            self.on_suppressed(alert)
-        return alert
 
 
 def engine_lookup(states: Callable[[str], NhiState | None]) -> ContextLookup:
@@ -93,14 +91,9 @@ def _dict_lookup(known: dict[str, NhiContext]) -> ContextLookup:
     return lookup
 
 
-def suppression_records(alerts: list[Alert]) -> list[SuppressionRecord]:
-    return [
-        SuppressionRecord(
-            a.uid, a.finding.finding_id, a.suppression.rule_id, a.suppression.reason, a.suppression.expires
-        )
-        for a in alerts
-        if a.suppression is not None
-    ]
+def recorded_suppressions(store: Store, at: datetime) -> dict[str, Suppression]:
+    """The suppressions recorded in ``store`` and in force at ``at``, by finding id."""
+    return {fid: Suppression.recorded(row) for fid, row in in_force(suppressions.rows(store), at).items()}
 
 
 class StoreFeed:
@@ -111,26 +104,26 @@ class StoreFeed:
         path: str,
         suppressor: Suppressor,
         since: datetime | None = None,
-        record: bool = True,
+        suppressions_at: datetime | None = None,
         policy: NotificationPolicy | None = None,
     ) -> None:
         self.path = path
         self.suppressor = suppressor
         self.since = since
-        self.record = record and bool(suppressor)
+        # Recorded suppressions are applied as they stood at this time (an evidence package's
+        # cut-off), or at each poll's wall-clock time when None.
+        self.suppressions_at = suppressions_at
         self.policy = policy or NotificationPolicy()
         self.last_seq = 0
-        self.unrecorded = 0  # suppressions that could not be written (store locked or read-only)
 
     def poll(self) -> list[Alert]:
-        """Every change stored since the last poll."""
+        """Every change stored since the last poll. Read-only: nothing is written."""
         with Store.open(self.path, read_only=True) as store:
-            alerts = list(self._read(store))
-        if self.record:
-            self._record(alerts)
-        return alerts
+            at = self.suppressions_at or datetime.now(UTC)
+            suppressor = self.suppressor.with_recorded(recorded_suppressions(store, at))
+            return list(self._read(store, suppressor))
 
-    def _read(self, store: Store) -> Iterator[Alert]:
+    def _read(self, store: Store, suppressor: Suppressor) -> Iterator[Alert]:
         while True:
             changes = finding_changes(store, self.last_seq, self.since)
             if not changes:
@@ -140,20 +133,9 @@ class StoreFeed:
                 nhi: NhiContext(i.owner, i.owner_status, i.namespace, i.cluster, i.trust)
                 for nhi, i in known.items()
             }
-            maker = AlertMaker(self.suppressor, _dict_lookup(cache), policy=self.policy)
+            maker = AlertMaker(suppressor, _dict_lookup(cache), policy=self.policy)
             events = evidence_events(store, {e for c in changes for e in c.finding.evidence})
             for c in changes:
                 cited = tuple(events[e] for e in c.finding.evidence if e in events)
                 yield maker.make(c.finding, c.history_id, c.seq, c.previous, cited)
                 self.last_seq = c.seq
-
-    def _record(self, alerts: list[Alert]) -> None:
-        records = suppression_records(alerts)
-        if not records:
-            return
-        try:
-            with Store.open(self.path) as store:
-                record_suppressions(store, records)
-        except StoreError:
-            # A running writer holds the file; the decision is still in every rendered record.
-            self.unrecorded += len(records)

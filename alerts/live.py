@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
-from alerts.feed import AlertMaker, engine_lookup, suppression_records
+from alerts.feed import AlertMaker, engine_lookup, recorded_suppressions
 from alerts.ocsf import Alert
 from alerts.router import DeliveryReport, Router
 from alerts.suppress import Suppressor, load_rules
 from contract.records import Finding
-from store.alerts import record_suppressions
 from store.store import Store
 from streams.embedded import EmbeddedPipeline
 
@@ -37,12 +37,12 @@ class LiveAlerts:
     def for_replay(
         cls, route_config: str, suppressor: Suppressor, store: Store | None
     ) -> tuple[LiveAlerts, list[str]]:
-        """Routing from ``route_config``; suppressions recorded in ``store`` as they are decided."""
+        """Routing from ``route_config``, with the suppressions recorded in ``store`` applied (a rules
+        file in $NHI_SUPPRESSIONS only changes what is routed; nothing is recorded)."""
         router, warnings = Router.from_file(route_config)
-        maker = AlertMaker(suppressor)
         if store is not None:
-            maker.on_suppressed = lambda alert: record_suppressions(store, suppression_records([alert]))
-        return cls(maker, router), warnings
+            suppressor = suppressor.with_recorded(recorded_suppressions(store, datetime.now(UTC)))
+        return cls(AlertMaker(suppressor), router), warnings
 
     def on_finding(self, finding: Finding) -> None:
         self.handle(self.maker.make(finding))

@@ -200,6 +200,11 @@ def to_ocsf(alert: Alert) -> dict[str, Any]:
             "reason": s.reason,
             "expires": ms(s.expires),
         }
+        if s.by is not None:  # recorded with nhi suppress add: who and when are part of the record
+            record["unmapped"]["suppressed_by"]["by"] = s.by
+            record["unmapped"]["suppressed_by"]["recorded_time"] = (
+                ms(s.recorded_at) if s.recorded_at else None
+            )
         if f.activity != "close":
             record["status_detail"] = f"suppressed by rule {s.rule_id}: {s.reason}"
     return record

@@ -14,6 +14,10 @@ A rules file (YAML)::
 
 Expiry is judged against the wall clock when the alert is rendered: an expired rule stops
 applying, so the next rendering of the same finding is a normal alert again.
+
+A rules file is a preview: it changes how alerts are shown and routed, never the evidence. A
+suppression that counts (in compliance packages, and in every later rendering) is recorded with
+``nhi suppress add`` (contract.suppressions): ``Suppressor.recorded`` carries those, by finding.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alerts.context import NhiContext
 from contract.errors import ConfigError
 from contract.records import Finding
+from contract.suppressions import SuppressionRow
 
 ENV = "NHI_SUPPRESSIONS"
 
@@ -87,21 +92,41 @@ class RulesFile(BaseModel):
 class Suppression:
     """The rule that suppressed an alert: carried in the OCSF record and the store."""
 
-    rule_id: str
+    rule_id: str  # a rules file's rule id, or a recorded suppression's id (sup-...)
     reason: str
     expires: datetime
+    by: str | None = None  # recorded suppressions: who recorded it, and when
+    recorded_at: datetime | None = None
+
+    @classmethod
+    def recorded(cls, row: SuppressionRow) -> Suppression:
+        assert row.expires is not None  # an add row always has one
+        return cls(row.suppression_id, row.reason, row.expires, row.actor, row.recorded_at)
 
 
 class Suppressor:
-    def __init__(self, rules: Sequence[Rule] = (), clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule] = (),
+        clock: Callable[[], datetime] | None = None,
+        recorded: dict[str, Suppression] | None = None,
+    ) -> None:
         self.rules = list(rules)
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Suppressions recorded in the store and in force, by finding id: they come first.
+        self.recorded = recorded or {}
 
     def __bool__(self) -> bool:
-        return bool(self.rules)
+        return bool(self.rules or self.recorded)
+
+    def with_recorded(self, recorded: dict[str, Suppression]) -> Suppressor:
+        return Suppressor(self.rules, self._clock, recorded)
 
     def check(self, finding: Finding, ctx: NhiContext) -> Suppression | None:
-        """The first active rule matching the finding, or None."""
+        """The recorded suppression of the finding, else the first active rule matching it, or None."""
+        found = self.recorded.get(finding.finding_id)
+        if found is not None:
+            return found
         now = self._clock()
         for rule in self.rules:
             if rule.active(now) and rule.match.matches(finding, ctx):

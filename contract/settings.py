@@ -12,6 +12,10 @@ from datetime import timedelta
 
 from contract.errors import ConfigError
 
+# Fine for the demo and for trying the tool on a scratch store; anyone can recompute fingerprints
+# made with it, so a store meant to be kept needs a key of its own (see nhi.keycheck).
+DEFAULT_FINGERPRINT_KEY = "nhi-evidence-default-key"
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -34,7 +38,9 @@ class Settings:
     db: str = "./nhi-evidence.duckdb"
     batch_size: int = 5000
     # collectors: key for fingerprinting secrets found in records (keyed BLAKE2b)
-    fingerprint_key: str = "nhi-evidence-default-key"
+    fingerprint_key: str = DEFAULT_FINGERPRINT_KEY
+    # collectors: a line (or whole-file JSON document) longer than this is a reject, read in chunks
+    max_record_bytes: int = 64 * 1024 * 1024
     # context-drift, workload credentials: the providers' published IP ranges (comma-separated JSON
     # files) and the user's own networks (comma-separated CIDRs)
     provider_ranges: str = ""
@@ -73,7 +79,8 @@ SETTINGS_DOC: dict[str, str] = {
     "dedupe_window": "Event ids remembered per NHI so a re-delivered event is ignored (the store and the worker's partition marks catch older ones).",
     "db": "Path of the DuckDB evidence store (also --db).",
     "batch_size": "Rows per Arrow batch written to DuckDB.",
-    "fingerprint_key": "Key for the keyed hash that replaces secrets found in records. Set your own in production.",
+    "fingerprint_key": "Key for the keyed hash that replaces secrets found in records. Set your own for any store you keep: commands other than `demo` (and `replay` into a new store) warn while the built-in default is used.",
+    "max_record_bytes": "A line, or a whole-file JSON document, longer than this becomes a reject (read in chunks: memory stays bounded).",
     "provider_ranges": "context-drift: cloud providers' published IP ranges, comma-separated JSON files (AWS ip-ranges.json, Google cloud.json, Azure ServiceTags); also --ip-ranges.",
     "own_networks": "context-drift: your own networks (office egress, on-premises, cluster CIDRs), comma-separated CIDRs; also --network.",
     "seat_window_s": "context-drift: a workload credential used from an address another principal used within this many seconds is in someone else's seat.",
@@ -114,6 +121,6 @@ def _check(s: Settings) -> None:
     ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be >= 0")
-    for name in ("learn_events", "evidence_cap", "dedupe_window", "batch_size"):
+    for name in ("learn_events", "evidence_cap", "dedupe_window", "batch_size", "max_record_bytes"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{env_name(name)} must be >= 1")

@@ -12,7 +12,7 @@ from contract.rejects import Reject
 from contract.settings import Settings
 from ingest.formats import AUTO, FORMATS
 from ingest.parsing import Format, ParseContext
-from ingest.secrets import scrub, scrub_text
+from ingest.secrets import quiet, scrub, scrub_string, scrub_text
 from ingest.sources import NOT_JSON, RawRecord
 
 RAW_LIMIT = 65536  # bytes of a rejected record kept in the reject row
@@ -79,6 +79,8 @@ class Collector:
 
     def parse(self, rec: RawRecord) -> list[Event] | Reject:
         self.records += 1
+        if rec.damage is not None:
+            return self._reject(rec, rec.damage, self.fixed.name if self.fixed else self.format_name)
         fmt = self.fixed if self.fixed is not None else self._sniff(rec)
         name = fmt.name if fmt is not None else self.format_name
         try:
@@ -100,7 +102,7 @@ class Collector:
         if not events:
             self._skip(rec, name, no_events_reason(name))
         self.events += len(events)
-        return events
+        return guard_events(events, self.settings.fingerprint_key)
 
     def _skip(self, rec: RawRecord, source: str, reason: str) -> None:
         key = (origin_of(rec.location), source, reason)
@@ -118,9 +120,11 @@ class Collector:
 
     def _reject(self, rec: RawRecord, reason: str, source: str) -> Reject:
         self.rejects += 1
+        key = self.settings.fingerprint_key
         return Reject(
-            raw=safe_raw(rec, self.settings.fingerprint_key),
-            reason=reason,
+            raw=safe_raw(rec, key),
+            # a reason can quote the record (a parser's message, pydantic's "got ..."): scrubbed too
+            reason=scrub_text(reason, key),
             source=source,
             location=rec.location,
         )
@@ -140,8 +144,12 @@ class Collector:
         """``parse`` for one format, unrolled: the per-record calls of the general loop cost about
         as much as decoding a small record."""
         parse, ctx, name, text = fmt.parse, self._ctx, fmt.name, fmt.decode == "text"
+        key = self.settings.fingerprint_key
         for rec in records:
             self.records += 1
+            if rec.damage is not None:
+                yield self._reject(rec, rec.damage, name)
+                continue
             if text:
                 value = rec.text
             else:
@@ -161,7 +169,7 @@ class Collector:
                 self._skip(rec, name, no_events_reason(name))
                 continue
             self.events += len(events)
-            yield from events
+            yield from guard_events(events, key)
 
 
 def _accepts(fmt: Format, rec: RawRecord) -> bool:
@@ -178,9 +186,51 @@ def _claims(fmt: Format, rec: RawRecord, value: object) -> bool:
 
 
 def safe_raw(rec: RawRecord, key: str) -> str:
-    """The record as text with secrets fingerprinted, cut to RAW_LIMIT."""
+    """The record as text with secrets fingerprinted, cut to RAW_LIMIT (after the scrub, so a cut
+    never splits a secret the scrub would have caught)."""
     if rec.value is not NOT_JSON:
-        text = orjson.dumps(scrub(rec.value, key)).decode()
+        try:
+            text = orjson.dumps(scrub(rec.value, key)).decode()
+        except (TypeError, ValueError):  # ints past 64 bits: orjson decodes them but won't encode them
+            text = scrub_string(rec.text, key)
     else:
-        text = scrub_text(rec.text, key)
+        text = scrub_string(rec.text, key)
     return text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "...[truncated]"
+
+
+def guard_events(events: list[Event], key: str) -> list[Event]:
+    """Events with secrets fingerprinted in every text field, their attrs and their context.
+
+    Parsers scrub what they copy into attrs, resource, action and purpose; this catches a secret
+    that reached any other field (an owner, a task id, a native record's credential or unknown
+    top-level field), whatever the parser. Fields are read from the model's ``__dict__``: an attribute read on a pydantic
+    model costs several times more, and this runs on every event.
+    """
+    out = events
+    for i, event in enumerate(events):
+        fields = event.__dict__
+        changes = _dirty_fields(fields, key)
+        attrs = fields["attrs"]
+        if attrs:  # unknown top-level fields of a native record land here unscrubbed by the parser
+            clean = scrub(attrs, key)
+            if clean is not attrs:
+                changes["attrs"] = clean
+        ctx = event.context
+        ctx_changes = _dirty_fields(ctx.__dict__, key)
+        if ctx_changes:
+            changes["context"] = ctx.model_copy(update=ctx_changes)
+        if changes:
+            if out is events:
+                out = list(events)
+            out[i] = event.model_copy(update=changes)
+    return out
+
+
+def _dirty_fields(fields: dict[str, object], key: str) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for name, value in fields.items():
+        if type(value) is str and name != "id" and not quiet(value):
+            clean = scrub_string(value, key)
+            if clean != value:
+                changes[name] = clean
+    return changes

@@ -19,9 +19,11 @@ from nhi import (
     cmd_run,
     cmd_schema,
     cmd_sink,
+    cmd_suppress,
     cmd_verify,
     cmd_worker,
 )
+from nhi.common import EXIT_FAILED, EXIT_INTERRUPTED
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = {
     # embedded: try it, replay logs, ask questions
@@ -37,6 +39,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     "run": cmd_run.add_parser,
     # SOC and audit
     "alerts": cmd_alerts.add_parser,
+    "suppress": cmd_suppress.add_parser,
     "explain": cmd_explain.add_parser,
     "export": cmd_export.add_parser,
     "verify": cmd_verify.add_parser,
@@ -52,7 +55,10 @@ drift; keep an explainable trust score; query the evidence with SQL.
 start here:
   nhi demo                      a synthetic organisation end to end, with alerts
   nhi replay events.jsonl       your own events (see: nhi schema)
-  nhi queries                   the named queries; then nhi query --named NAME"""
+  nhi queries                   the named queries; then nhi query --named NAME
+
+exit status: 0 done; 1 what the command's help says (rejects with --strict, a broken chain, ...);
+2 the command could not proceed (bad arguments, input or store that can't be used); 130 Ctrl-C."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,15 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help()
-        return 2
+        return EXIT_FAILED
     try:
         return int(run(args))
     except NhiError as exc:
         print(f"nhi: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("nhi: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # e.g. `nhi query ... | head`: the reader left; that is not an error of ours
         sys.stderr.close()

@@ -39,9 +39,10 @@ ask for them with every_change: true). is_alert in each record is that decision.
 (HMAC-signed; a Jinja2 template shapes the body for any other service), syslog and JSONL files,
 with retries, backoff, dead letters and per-route throttles (docs/alerts.md has the config).
 
-Suppression rules (--suppressions or ${ENV}) mark matching alerts as suppressed
-(status_id 3) with the rule and its reason; suppressed alerts are never dropped, and which rule
-suppressed which change is recorded in the store (table alert_suppressions).
+Suppressions recorded in the store (nhi suppress add: who, when, why, until when) mark their
+finding's alerts as suppressed (status_id 3) with the suppression and its reason; a rules file
+(--suppressions or ${ENV}) previews the same on matching alerts. Reading alerts never writes to
+the store: only nhi suppress records a suppression. Suppressed alerts are never dropped.
 
 examples:
   nhi alerts --db evidence.duckdb                         (OCSF JSON, one record per line)
@@ -74,7 +75,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="print every finding change, including updates that only add evidence (not notified)",
     )
-    p.add_argument("--suppressions", metavar="FILE", help=f"suppression rules, YAML (default: ${ENV})")
+    p.add_argument(
+        "--suppressions",
+        metavar="FILE",
+        help=f"preview suppression rules, YAML (default: ${ENV}); nothing is recorded (see nhi suppress)",
+    )
     p.add_argument("--route", metavar="CONFIG", help="deliver through the destinations and routes in CONFIG")
     p.add_argument(
         "--bootstrap",
@@ -146,13 +151,6 @@ def _from_store(args: argparse.Namespace, live: LiveAlerts, suppressor: Suppress
             if not warned:
                 console.err.print(f"nhi alerts: {exc} - waiting", markup=False)
                 warned = True
-        if feed.unrecorded and not warned:
-            console.err.print(
-                f"nhi alerts: {feed.unrecorded} suppression decision(s) could not be recorded in {args.db} "
-                "(the file is locked); they are in the alerts themselves",
-                markup=False,
-            )
-            warned = True
         if not args.follow:
             return
         time.sleep(args.interval)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from alerts.suppress import ENV, Suppressor, load_rules
 from contract.compliance import FRAMEWORKS
+from contract.errors import ConfigError
 from nhi import console
 from nhi.common import add_db_argument
 from nhi.timeargs import parse_when
@@ -18,8 +18,13 @@ For one framework, judge each control over the time range (pass / fail / not ass
 counts and finding ids behind it) and write the evidence: the findings as OCSF JSONL, CSV and
 Parquet, the NHI inventory with owners and trust scores, credential lifetimes, the SQL behind every
 file, a self-contained HTML report with charts, and manifest.json with the SHA-256 of every file,
-the range, the tool version and the head of the store's hash chains. Suppressed findings
-(--suppressions or ${ENV}) stay in the package, marked, and do not fail a control.
+the range, the tool version and the head of the store's hash chains.
+
+Suppressions: the package counts the suppressions recorded with nhi suppress add that were in
+force at the end of the range (or now, for a range that has not ended), and lists them in
+suppressions.csv with who recorded them, when, why and until when. Their findings stay in the
+package, marked suppressed in findings.ocsf.jsonl, and do not fail a control. A rules file is
+a preview (nhi alerts --suppressions) and is never counted.
 
 frameworks: {", ".join(FRAMEWORKS)}
 
@@ -40,18 +45,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--to", dest="end", metavar="T", help="range end (exclusive; default: no end)")
     p.add_argument("--out", required=True, metavar="DIR", help="a new or empty directory for the package")
-    p.add_argument("--suppressions", metavar="FILE", help=f"suppression rules, YAML (default: ${ENV})")
+    # Gone: a rules file is a preview, and a package counts only recorded suppressions. Kept so that
+    # an old command line gets that explanation rather than "unrecognized arguments".
+    p.add_argument("--suppressions", metavar="FILE", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.suppressions:
+        raise ConfigError(
+            "nhi export counts only suppressions recorded in the store; record them with "
+            "nhi suppress add --finding ID --reason ... --expires ... --by ... (a rules file is a preview)"
+        )
     result = export_package(
-        args.db,
-        args.framework,
-        Path(args.out),
-        parse_when(args.start),
-        parse_when(args.end),
-        Suppressor(load_rules(args.suppressions)),
+        args.db, args.framework, Path(args.out), parse_when(args.start), parse_when(args.end)
     )
     c = result.controls
     console.out.print(

@@ -13,10 +13,10 @@ from pathlib import Path
 from contract.errors import NhiError
 from contract.settings import load_settings
 from ingest.collect import Collector
-from ingest.sources import RawRecord, read_inputs
+from ingest.sources import RawRecord, check_inputs, read_inputs
 from ingest.tail import Tailer, tail_stdin
 from nhi import console
-from nhi.common import add_format_arguments, parse_options
+from nhi.common import add_format_arguments, parse_options, warn_default_key
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from transport.admin import ensure_topics
 from transport.config import bootstrap_from, client_options, compression_from_env
@@ -44,8 +44,9 @@ examples:
 environment: NHI_KAFKA_BOOTSTRAP (default for --bootstrap), NHI_TOPIC_PREFIX, NHI_TOPIC_PARTITIONS,
 NHI_KAFKA_SECURITY_PROTOCOL and the other NHI_KAFKA_* client settings (TLS, SASL).
 
-exit status: 0 when the input was read (rejects included), 1 when Kafka failed or the input
-can't be read. --follow and --watch run until SIGINT/SIGTERM, then send what was read and exit 0."""
+exit status: 0 when the input was read (rejects included: a damaged or unreadable file is a
+reject with its location, sent to the DLQ); 2 when Kafka failed or a named file does not exist.
+--follow and --watch run until SIGINT/SIGTERM, then send what was read and exit 0."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,7 +92,9 @@ def _records(
     if "-" in inputs:
         raise NhiError("stdin (-) can't be combined with files or --watch")
     if not args.follow and not args.watch:
-        return lambda idle: read_inputs(inputs)
+        check_inputs(inputs)  # a typo fails before connecting to Kafka
+        limit = load_settings().max_record_bytes
+        return lambda idle: read_inputs(inputs, limit)
     paths = [Path(i) for i in inputs]
     directory = Path(args.watch) if args.watch else None
     tailer_args = (paths, directory)
@@ -101,6 +104,7 @@ def _records(
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    warn_default_key(settings, "ingest")
     collector = Collector(args.format, settings, parse_options(args.option))
     stop = threading.Event()
     records = _records(args, stop)

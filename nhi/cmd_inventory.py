@@ -14,7 +14,7 @@ from contract.rejects import Reject
 from contract.settings import Settings
 from ingest.inventory import load_inventory, load_leavers
 from nhi import console
-from nhi.common import add_db_argument, open_store, settings_from
+from nhi.common import add_db_argument, open_store, settings_from, warn_default_key
 from streams.embedded import EmbeddedPipeline
 
 Loader = Callable[..., tuple[list[Event], list[Reject]]]
@@ -80,6 +80,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _runner(loader: Loader) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
+        warn_default_key(settings, "inventory", scratch=not args.bootstrap and not Path(args.db).exists())
         as_of = _parse_time(args.as_of) if args.as_of else None
         events, rejects = loader(Path(args.file), as_of=as_of, settings=settings)
         if args.bootstrap:

@@ -9,7 +9,7 @@ import os
 from nhi import console
 from nhi.cmd_sink import query_port
 from nhi.cmd_worker import add_worker_arguments, configure_logging, install_stop, print_stats
-from nhi.common import add_db_argument, settings_from
+from nhi.common import add_db_argument, settings_from, warn_default_key
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from streams.faust_app import Worker
 from streams.worker import run_worker
@@ -27,7 +27,7 @@ scores and entity snapshots, and everything lands in the DuckDB store at --db. F
 
 Both parts keep their guarantees: the worker's state is in Kafka changelogs, the sink stores
 Kafka offsets with the rows, so a restart (or a crash) loses and duplicates nothing.
-SIGTERM/SIGINT stop both cleanly; if either fails, the other is stopped and the exit status is 1.
+SIGTERM/SIGINT stop both cleanly; if either fails, the other is stopped and the exit status is 2.
 
 examples:
   nhi run --bootstrap localhost:9092 --db evidence.duckdb
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     port = query_port(args.query_port)
     settings = settings_from(args)
+    warn_default_key(settings, "run")
     bootstrap = bootstrap_from(args.bootstrap)
     topics = topics_from(args)
     app_id = args.app_id or default_app_id(topics)

@@ -11,7 +11,7 @@ from contract.errors import ConfigError
 from contract.settings import load_settings
 from nhi import console
 from nhi.cmd_worker import add_metrics_argument
-from nhi.common import add_db_argument
+from nhi.common import add_db_argument, warn_default_key
 from nhi.kafka_args import add_kafka_arguments, topics_from
 from transport.config import bootstrap_from, client_options
 from transport.observe import ObserveServer, metrics_port_from
@@ -35,7 +35,7 @@ examples:
   nhi query --db evidence.duckdb --named trust-leaderboard        (from another shell meanwhile)
 
 Stops cleanly on SIGINT/SIGTERM: the batch in progress is stored and committed first.
-exit status: 0 after a clean stop, 1 when Kafka or the store failed."""
+exit status: 0 after a clean stop, 2 when Kafka or the store failed."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     metrics_port = metrics_port_from(args.metrics_port)
     metrics = SinkMetrics()
+    warn_default_key(settings, "sink")
 
     def ready(stats: SinkStats) -> None:
         if args.quiet:

@@ -21,7 +21,7 @@ examples:
   nhi verify evidence-2026-05/
   nhi verify --db nhi-evidence.duckdb
 
-exit status: 0 when everything verifies, 1 on any change (or an error)."""
+exit status: 0 when everything verifies, 1 on any change, 2 when it can't be checked (an error)."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 from contract.errors import ConfigError
-from contract.settings import Settings, load_settings
+from contract.settings import DEFAULT_FINGERPRINT_KEY, Settings, load_settings
 from ingest.formats import format_names
 from ingest.networks import network_map
 from store.store import Store
 
 DEFAULT_DB = "./nhi-evidence.duckdb"
+
+# Exit statuses shared by the commands (nhi.cli maps errors to EXIT_FAILED).
+EXIT_OK = 0
+EXIT_REJECTS = 1  # --strict: the input was processed, and some of it was rejected
+EXIT_FAILED = 2  # the command could not proceed (bad arguments, input or store that can't be used)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 def add_db_argument(p: argparse.ArgumentParser) -> None:
@@ -84,3 +94,33 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
         options[key.strip()] = value.strip()
     return options
+
+
+@contextmanager
+def discard_if_unused(db: str) -> Iterator[list[bool]]:
+    """Remove the store file at ``db`` if this run created it and the block fails before setting
+    ``used[0]`` (nothing was written): a run that could not start leaves no empty store behind."""
+    path = Path(db)
+    created = not path.exists()
+    used = [False]
+    try:
+        yield used
+    except BaseException:
+        if created and not used[0]:
+            for leftover in (path, Path(f"{db}.wal")):
+                with suppress(OSError):
+                    leftover.unlink()
+        raise
+
+
+def warn_default_key(settings: Settings, command: str, scratch: bool = False) -> None:
+    """Say so on stderr when secrets are fingerprinted with the built-in key: anyone can recompute
+    those fingerprints. Quiet for a scratch run (the demo, a replay into a store it creates)."""
+    if scratch or settings.fingerprint_key != DEFAULT_FINGERPRINT_KEY:
+        return
+    print(
+        f"nhi {command}: warning: secrets are fingerprinted with the built-in default key, which anyone "
+        "can use to recompute them; set NHI_FINGERPRINT_KEY to a secret of your own (and keep it: "
+        "fingerprints made with another key don't correlate)",
+        file=sys.stderr,
+    )

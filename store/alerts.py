@@ -1,10 +1,10 @@
-"""Reading finding changes for alerts (in chain order, resumable by seq) and recording suppressions."""
+"""Reading finding changes for alerts (in chain order, resumable by seq) and the identities behind them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -123,29 +123,3 @@ def identities(store: Store, nhis: Iterable[str]) -> dict[str, StoredIdentity]:
         return {}
     rows = store.rows(IDENTITIES_SQL, {"nhis": wanted})
     return {str(r[0]): StoredIdentity(*r) for r in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class SuppressionRecord:
-    history_id: str
-    finding_id: str
-    rule_id: str
-    reason: str
-    expires: datetime | None
-
-
-def record_suppressions(store: Store, records: Sequence[SuppressionRecord]) -> None:
-    """Remember which rule suppressed which change (first application wins)."""
-    now = datetime.now(UTC)
-    for r in records:
-        store.rows(
-            "INSERT INTO alert_suppressions VALUES ($h, $f, $r, $why, $exp, $now) ON CONFLICT DO NOTHING",
-            {
-                "h": r.history_id,
-                "f": r.finding_id,
-                "r": r.rule_id,
-                "why": r.reason,
-                "exp": r.expires,
-                "now": now,
-            },
-        )

@@ -57,7 +57,7 @@ class QueryResult:
             dtype = _ARROW_TYPES.get(self.types[i]) if i < len(self.types) else None
             try:
                 arrays.append(pa.array(values, dtype))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
                 # e.g. HUGEINT, UNION or mixed values: text is better than refusing the export
                 arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
         return pa.Table.from_arrays(arrays, names=list(self.columns))

@@ -86,7 +86,8 @@ def _refuse_file_functions(sql: str) -> None:
     tokens = _tokens(sql)
     for i, (start, end, kind) in enumerate(tokens[:-1]):
         name = sql[start:end].lower()
-        if kind == "identifier" and name in FILE_FUNCTIONS and sql[tokens[i + 1][0]] == "(":
+        # glob is also an operator keyword, so the tokenizer may call it one
+        if kind in ("identifier", "keyword") and name in FILE_FUNCTIONS and sql[tokens[i + 1][0]] == "(":
             raise QueryError(
                 f"nhi query: file and network access from SQL is disabled ({name}() is refused); "
                 f"query the evidence store's tables instead"

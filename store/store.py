@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -32,6 +33,7 @@ TABLES = (
     "kafka_offsets",
     "chain_heads",
     "alert_suppressions",
+    "suppressions",
     "identity_aliases",
     "skipped",
     "schema_migrations",
@@ -141,6 +143,24 @@ class Store:
         if found is None:  # no result set: cannot happen for a SELECT, but the stub allows it
             return set()
         return set(found.column(0).to_pylist())
+
+    def stored_events(self, ids: Iterable[str]) -> dict[str, datetime]:
+        """{id: ingested_at} for the subset of ``ids`` already stored."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        con = self.con
+        try:
+            con.register("_b_ids", C.ids_table(wanted))
+            try:
+                found = con.execute(
+                    "SELECT e.id, e.ingested_at FROM events AS e SEMI JOIN _b_ids USING (id)"
+                ).fetchall()
+            finally:
+                con.unregister("_b_ids")
+        except duckdb.Error as exc:
+            raise StoreError(describe_error(exc, self.path)) from exc
+        return {str(i): t for i, t in found}
 
     def load_engine_state(self, name: str) -> bytes | None:
         row = self._one("SELECT state FROM engine_state WHERE name = $name", {"name": name})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from contract.events import Event
 from contract.records import CredentialRow, Finding, IdentityRow, Snapshots, TaskRow, TrustChange
@@ -20,7 +21,8 @@ from streams.resolver import KeyState, Resolver, scope_key
 from streams.state import CredentialState, NhiState, TaskState
 
 # 2: identity kind, owner source, scope and seat observations (see streams/stages.py).
-STATE_FORMAT = 2
+# 3: the reorder buffer and the checkpoint time are saved too.
+STATE_FORMAT = 3
 
 
 @dataclass(slots=True)
@@ -37,6 +39,12 @@ class Output:
 class EngineState:
     keys: dict[str, KeyState] = field(default_factory=dict)
     nhis: dict[str, NhiState] = field(default_factory=dict)
+    # Events resolved but still held for ordering: saved with the rest, so a run that stops
+    # between two files resumes with them (the store already holds them as events).
+    buffer: ReorderBuffer | None = None
+    # When this state was saved (the ingestion time of the batch it was written with): stored
+    # events ingested at or before it have been judged; later ones were stored but not judged.
+    saved_at: datetime | None = None
 
     def dumps(self) -> bytes:
         # Our own state, written and read by this program only; never loaded from user input.
@@ -45,8 +53,11 @@ class EngineState:
     @staticmethod
     def loads(blob: bytes) -> EngineState:
         version, state = pickle.loads(blob)
-        if version != STATE_FORMAT or not isinstance(state, EngineState):
+        if version not in (2, STATE_FORMAT) or not isinstance(state, EngineState):
             raise ValueError(f"engine state format {version} is not {STATE_FORMAT}")
+        if version == 2:  # saved before the buffer and the checkpoint time were part of it
+            state.buffer = None
+            state.saved_at = None
         return state
 
 
@@ -55,7 +66,11 @@ class Engine:
         self.settings = settings
         self.state = state or EngineState()
         self.resolver = Resolver(self.state.keys)
-        self.buffer = ReorderBuffer(settings.reorder_window)
+        buffer = self.state.buffer
+        if buffer is None:
+            buffer = self.state.buffer = ReorderBuffer(settings.reorder_window)
+        buffer.window = settings.reorder_window  # this run's setting, not the saved one
+        self.buffer = buffer
         self.events_in = 0
         self._dirty: set[str] = set()
         self._dirty_creds: set[tuple[str, str]] = set()

@@ -316,8 +316,9 @@ class JudgeStage:
         rows: dict[str, IdentityRow] = {}
         for change in trust:
             row = rows.get(change.nhi)
-            if row is None:
-                row = rows[change.nhi] = identity_row(touched[change.nhi].state)
+            state = touched[change.nhi].state
+            if row is None and state.first_seen is not None:  # else only observations of others yet
+                row = rows[change.nhi] = identity_row(state)
             key = change.nhi.encode()
             p_out = self.router.partitioner.of(key, self.topics.partitions)
             out.sends.append(Send(self.topics.trust, key, encode_trust(change, row), None, p_out))
@@ -389,7 +390,7 @@ class JudgeStage:
                     Send(self.topics.entities, key, value, None, spread(key, self.topics.partitions))
                 )
         for nhi, n in nhis.items():
-            if n.stale_row and n.last_trust is not None:
+            if n.stale_row and n.last_trust is not None and n.state.first_seen is not None:
                 # The identity row only travels with trust changes; an NHI whose events changed
                 # nothing in its score would keep a stale row (event count, last seen). Its last
                 # change again, with today's row: the sink's trust history keeps it once (same

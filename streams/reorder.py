@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,14 +21,17 @@ from contract.events import TYPE_ORDER, Event
 _Item = tuple[float, int, str, str, int, Event, Any]
 
 
-@dataclass(slots=True)
 class ReorderBuffer:
-    window: timedelta
-    heap: list[_Item] = field(default_factory=list)
-    newest: float | None = None
-    late: int = 0  # events that arrived behind what was already released
-    seq: int = 0
-    released_up_to: float | None = None
+    # A plain class rather than a dataclass: mutation testing (make mutate) skips decorated classes.
+    __slots__ = ("heap", "late", "newest", "released_up_to", "seq", "window")
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.heap: list[_Item] = []
+        self.newest: float | None = None
+        self.late = 0  # events that arrived behind what was already released
+        self.seq = 0
+        self.released_up_to: float | None = None
 
     def push(self, nhi: str, event: Event, tag: Any = None, t: float | None = None) -> None:
         if t is None:

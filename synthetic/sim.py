@@ -15,11 +15,12 @@ import random
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from contract.events import TYPE_ORDER
 from contract.settings import Settings
+from synthetic.clock import Clock
 
 SEC = 1000
 MIN = 60 * SEC
@@ -370,7 +371,7 @@ class Sim:
                 arrival = t + rng.randint(5 * SEC, MAX_LATE)
             keyed.append((arrival, i, t, f))
         keyed.sort()  # (arrival, index): the index is unique
-        fmt = _Clock(start)
+        fmt = Clock(start)
 
         out: list[dict[str, Any]] = []
         newest = -1
@@ -389,23 +390,3 @@ class Sim:
                     rec[k] = v
             out.append(rec)
         return out
-
-
-class _Clock:
-    """Millisecond offsets -> RFC 3339 UTC strings, fast: the date-hour-minute prefix is cached
-    per minute, since formatting a datetime per record is a good part of generation time."""
-
-    def __init__(self, start: datetime) -> None:
-        utc = start.astimezone(UTC)
-        self.epoch_ms = round(utc.timestamp() * 1000)
-        self._prefix: dict[int, str] = {}
-
-    def __call__(self, ms: int) -> str:
-        minute, rest = divmod(self.epoch_ms + ms, 60_000)
-        prefix = self._prefix.get(minute)
-        if prefix is None:
-            prefix = self._prefix[minute] = datetime.fromtimestamp(minute * 60, UTC).strftime(
-                "%Y-%m-%dT%H:%M:"
-            )
-        sec, milli = divmod(rest, 1000)
-        return f"{prefix}{sec:02d}.{milli:03d}Z"

@@ -144,10 +144,9 @@ def test_suppression_rules_match_and_expired_rules_stop_applying(tmp_path: Path)
     assert "CHG-7" in drift["status_detail"]
     assert by_detector["token-outlived-task"].suppression is None  # its rule has expired
     with Store.open(db, read_only=True) as store:
-        recorded = store.rows("SELECT finding_id, rule_id, reason FROM alert_suppressions")
-    assert recorded == [
-        (by_detector["context-drift"].finding.finding_id, "drift-known", RULES["suppressions"][0]["reason"])
-    ]  # type: ignore[index]
+        # a preview: nothing recorded, the audit trail is as it was
+        assert store.rows("SELECT count(*) FROM alert_suppressions") == [(0,)]
+        assert store.rows("SELECT count(*) FROM suppressions") == [(0,)]
 
 
 def test_a_rule_naming_an_owner_does_not_match_an_unowned_nhi() -> None:

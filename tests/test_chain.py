@@ -43,7 +43,11 @@ def test_rows_are_linked_in_insertion_order_and_verify(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == [1, 2, 3]
     assert rows[0][1] == GENESIS
     assert [r[1] for r in rows[1:]] == [r[2] for r in rows[:-1]]
-    assert heads == {"findings": (3, rows[-1][2]), "trust": (3, heads["trust"][1])}
+    assert heads == {
+        "findings": (3, rows[-1][2]),
+        "trust": (3, heads["trust"][1]),
+        "suppressions": (0, GENESIS),
+    }
     assert verify(db) == []
 
 
@@ -107,6 +111,7 @@ def test_a_store_from_before_the_chain_is_linked_on_migration(tmp_path: Path) ->
                 store.rows(f"ALTER TABLE {table} DROP COLUMN {col}")
         store.rows("DROP TABLE chain_heads")
         store.rows("DROP TABLE alert_suppressions")
+        store.rows("DROP TABLE suppressions")
         # and undo what later migrations added
         for col in (
             "kind",

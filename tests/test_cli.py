@@ -36,11 +36,11 @@ def test_replay_counts_and_exit_codes(
     db = str(tmp_path / "e.duckdb")
     code, out, _ = run_cli(capsys, "replay", "--db", db, str(story_file))
     assert code == 0
-    assert "events 12 (new 12" in out and "findings 4 opened" in out and "rejects 1" in out
+    assert "events 12 (stored 12," in out and "findings 4 opened" in out and "rejects 1" in out
     assert "HIGH" in out and "unowned-actor" in out  # alerts as they fire
     code, out, _ = run_cli(capsys, "replay", "--db", db, "--strict", "-q", str(story_file))
     assert code == 1
-    assert "events 12 (new 0, already stored 12)" in out and "findings 0 opened" in out
+    assert "events 12 (stored 0, already stored or repeated 12)" in out and "findings 0 opened" in out
 
 
 def test_replay_from_stdin(
@@ -51,9 +51,14 @@ def test_replay_from_stdin(
     assert code == 0 and "events 12" in out
 
 
-def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "replay", "--db", str(tmp_path / "x.duckdb"), str(tmp_path / "nope.jsonl"))
-    assert code == 1 and "nope.jsonl: no such file" in err
+def test_missing_file_is_a_clear_error_and_leaves_no_store(
+    tmp_path: Path, story_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "x.duckdb"
+    code, _, err = run_cli(capsys, "replay", "--db", str(db), str(story_file), str(tmp_path / "nope.jsonl"))
+    assert code == 2 and "nope.jsonl: no such file" in err
+    assert "Traceback" not in err
+    assert not db.exists() and not Path(f"{db}.wal").exists()  # checked before anything was read
 
 
 def test_query_outputs(tmp_path: Path, story_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,13 +111,13 @@ def test_query_refuses_writes_and_file_access(
     db = str(tmp_path / "r.duckdb")
     run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
     code, _, err = run_cli(capsys, "query", "--db", db, "DROP TABLE findings")
-    assert code == 1 and "read-only" in err
+    assert code == 2 and "read-only" in err
     code, _, err = run_cli(capsys, "query", "--db", db, "SELECT * FROM read_csv('/etc/passwd')")
-    assert code == 1 and "file and network access from SQL is disabled" in err
+    assert code == 2 and "file and network access from SQL is disabled" in err
     code, _, err = run_cli(capsys, "query", "--db", db, "--named", "identity-timelin")
-    assert code == 1 and "did you mean identity-timeline" in err
+    assert code == 2 and "did you mean identity-timeline" in err
     code, _, err = run_cli(capsys, "query", "--db", db, "--named", "identity-timeline")
-    assert code == 1 and "nhi" in err
+    assert code == 2 and "nhi" in err
 
 
 def test_queries_lists_every_named_query(capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,3 +170,27 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("nhi")
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("nhi ")
+
+
+WARNING = "built-in default key"
+
+
+def test_the_default_fingerprint_key_is_quiet_on_a_scratch_store_and_warned_about_elsewhere(
+    tmp_path: Path, story_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NHI_FINGERPRINT_KEY", raising=False)
+    db = str(tmp_path / "k.duckdb")
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING not in err  # a new store: trying the tool out
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING in err and "NHI_FINGERPRINT_KEY" in err  # a store that is being kept
+    monkeypatch.setenv("NHI_FINGERPRINT_KEY", "a-key-of-our-own-0123456789")
+    _, _, err = run_cli(capsys, "replay", "--db", db, "-q", str(story_file))
+    assert WARNING not in err
+    monkeypatch.delenv("NHI_FINGERPRINT_KEY")
+    owners = tmp_path / "owners.csv"
+    owners.write_text("nhi,owner\nk8s:prod/a/b,alice\n")
+    _, _, err = run_cli(capsys, "inventory", "import", "--db", db, str(owners))
+    assert WARNING in err
+    _, _, err = run_cli(capsys, "demo", "--db", str(tmp_path / "demo.duckdb"), "--identities", "40")
+    assert WARNING not in err

@@ -68,3 +68,14 @@ def test_dockerfile() -> None:
     assert "pip install ." in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".kafka" in ignored
+
+
+def test_compose_requires_a_fingerprint_key() -> None:
+    """Compose interpolation: ``${VAR:?message}`` stops ``docker compose up`` with the message when
+    VAR is unset or empty, so no service can start on the built-in default key."""
+    for name, svc in _compose()["services"].items():
+        if name == "kafka":
+            continue
+        value = svc["environment"]["NHI_FINGERPRINT_KEY"]
+        assert re.fullmatch(r"\$\{NHI_FINGERPRINT_KEY:\?[^}]+\}", value), (name, value)
+    assert "default-key" not in (ROOT / "compose.yaml").read_text()

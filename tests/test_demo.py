@@ -26,7 +26,7 @@ def test_demo_catches_its_ground_truth(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_demo_explains_a_too_small_organisation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["demo", "--db", str(tmp_path / "d.duckdb"), "--identities", "5"])
-    assert code == 1 and "identities must be at least" in capsys.readouterr().err
+    assert code == 2 and "identities must be at least" in capsys.readouterr().err
 
 
 def test_try_next_hints_run_in_a_fresh_shell(tmp_path: Path) -> None:

@@ -160,3 +160,26 @@ def test_bad_setting_is_a_clear_error() -> None:
 
     with pytest.raises(ConfigError, match="NHI_GRACE_S"):
         load_settings({"NHI_GRACE_S": "soon"})
+
+
+def test_a_person_using_a_machine_identity_is_a_recorded_fact_not_a_second_identity() -> None:
+    # OWASP NHI10: a role its workloads use is also used from the console by a person.
+    role = "aws:111122223333:role/deployer"
+    machine = {
+        "principal_kind": "machine",
+        "kind_evidence": "EC2 instance profile",
+        "session_kind": "workload",
+    }
+    person = {"principal_kind": "human", "kind_evidence": "console session", "session_kind": "person"}
+    out, engine = play(
+        [
+            registered(role, owner="team-platform"),
+            rec("credential.used", 1, nhi=role, credential="ASIA1", attrs=machine),
+            rec("credential.used", 5, nhi=role, credential="ASIA2", attrs=person),
+        ]
+    )
+    st = engine.state.nhis[role]
+    assert st.kind == "machine" and st.human_use is not None and st.human_use[0] == "console session"
+    factor = next(f for f in out.trust[-1].factors if f.name == "human_use")
+    assert factor.delta == -10 and factor.evidence == (st.human_use[1],)
+    assert not out.findings

@@ -55,7 +55,7 @@ def test_json_output_and_prefix_lookup(db: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_unknown_and_ambiguous_ids_are_explained(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["explain", "--db", str(db), "nope"]) == 1
+    assert main(["explain", "--db", str(db), "nope"]) == 2
     assert "no finding 'nope'" in capsys.readouterr().err
-    assert main(["explain", "--db", str(db), ""]) == 1
+    assert main(["explain", "--db", str(db), ""]) == 2
     assert "matches several findings" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_export_refuses_a_non_empty_directory(store: Path, tmp_path: Path) -> No
     out = tmp_path / "pkg"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    assert main(["export", "--db", str(store), "--framework", "nist-csf-2", "--out", str(out)]) == 1
+    assert main(["export", "--db", str(store), "--framework", "nist-csf-2", "--out", str(out)]) == 2
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -141,7 +141,7 @@ def test_ingest_transport_failure_exits_nonzero(tmp_path: Path, capsys: pytest.C
     source = tmp_path / "good.jsonl"
     source.write_bytes(orjson.dumps(GOOD[0]) + b"\n")
     # Port 1 on loopback: nothing listens, the connection is refused at once.
-    assert main(["ingest", "--bootstrap", "127.0.0.1:1", "--topic-prefix", "x.", str(source)]) == 1
+    assert main(["ingest", "--bootstrap", "127.0.0.1:1", "--topic-prefix", "x.", str(source)]) == 2
     assert "Kafka at 127.0.0.1:1" in capsys.readouterr().err
 
 

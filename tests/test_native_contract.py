@@ -66,7 +66,6 @@ def test_unknown_fields_are_kept_in_attrs() -> None:
             '{"type":"credential.issued","time":"2026-05-04T08:00:00Z","nhi":"n","attested":"very"}',
             "attested",
         ),
-        ("[1,2]", "expected a JSON object"),
         ('{"type": ', "not valid JSON"),
     ],
 )
@@ -75,6 +74,13 @@ def test_contract_violations_are_rejects_with_a_precise_reason(line: str, reason
     assert isinstance(r, Reject), r
     assert reason in r.reason
     assert r.location == "t:1" and r.source == "native"
+
+
+def test_a_one_line_array_is_one_record_per_item() -> None:
+    ok = '{"type":"credential.used","time":"2026-05-04T08:00:00Z","nhi":"k8s:prod/a/b","credential":"c1"}'
+    out = parse(f"[{ok}, 2]")
+    assert isinstance(out[0], Event) and isinstance(out[1], Reject)
+    assert "expected a JSON object" in out[1].reason and out[1].location == "t:1#1"
 
 
 def test_a_bad_line_does_not_stop_the_rest() -> None:

@@ -484,3 +484,46 @@ def test_gzipped_records_document_as_delivered_to_s3(tmp_path: Path) -> None:
     events, rejects = run_auto(path)
     assert not rejects
     assert [e.id for e in events] == [e.id for r in records for e in parse(r)]
+
+
+def test_the_partition_stays_in_ids() -> None:
+    # GovCloud and China ARNs name their partition; the same account id in two partitions is two
+    # accounts.
+    gov = copy.deepcopy(line(DOCS, 1))
+    gov["userIdentity"]["arn"] = "arn:aws-us-gov:iam::777788889999:user/JohnDoe"
+    gov["requestParameters"]["roleArn"] = "arn:aws-us-gov:iam::111122223333:role/EC2-dev"
+    gov["awsRegion"] = "us-gov-west-1"
+    used, issued = parse(gov)
+    assert used.nhi == "aws-us-gov:777788889999:user/JohnDoe"
+    assert issued.nhi == "aws-us-gov:111122223333:role/EC2-dev"
+
+
+def test_an_identity_center_user_signing_in_is_a_person_not_a_reject() -> None:
+    # The userIdentity of a request made for an IAM Identity Center user, as the CloudTrail User
+    # Guide documents it (no ARN, no access key: an onBehalfOf user id in an identity store).
+    record = {
+        "eventVersion": "1.10",
+        "userIdentity": {
+            "type": "IdentityCenterUser",
+            "accountId": "123456789012",
+            "onBehalfOf": {
+                "userId": "544894e8-80c1-707f-60e3-3ba6510dfac1",
+                "identityStoreArn": "arn:aws:identitystore::123456789012:identitystore/d-9067642ac7",
+            },
+            "credentialId": "EXAMPLEVHULjJdTUdPJfofVa1sufHDoj7aYcOYcxFVllWR_Whr1fEXAMPLE",
+        },
+        "eventTime": "2024-05-01T10:00:00Z",
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "UserAuthentication",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": "Mozilla/5.0",
+        "recipientAccountId": "123456789012",
+    }
+    (used,) = parse(record)
+    assert used.nhi == "aws:123456789012:sso-user/544894e8-80c1-707f-60e3-3ba6510dfac1"
+    assert (used.attrs["principal_kind"], used.attrs["kind_evidence"]) == (
+        "human",
+        "IAM Identity Center user",
+    )
+    assert used.credential is None  # a sign-in credential id is not a key to follow

@@ -113,7 +113,7 @@ def test_tokens_controller_secret_is_a_legacy_issuance() -> None:
         "k8s-legacy-token",
     )
     assert e.expires_at is None  # legacy secret-based tokens never expire
-    assert e.attrs["legacy_token"] is True and e.attrs["secret"] == "default-token-7v4pb"
+    assert e.attrs["legacy_token"] is True and e.attrs["secret_name"] == "default-token-7v4pb"
 
 
 def test_human_creates_and_deletes_a_service_account() -> None:

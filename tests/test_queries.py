@@ -458,3 +458,37 @@ def test_empty_results_render(db: Path) -> None:
     assert render(empty, "jsonl") == ""
     assert render(empty, "csv") == "nhi,trust\n"
     assert render(empty, "table").splitlines()[-1] == "(0 rows)"
+
+
+def test_identity_timeline_finds_an_identity_by_any_alias(tmp_path: Path) -> None:
+    """A CloudTrail registration carries the role's ARN (with its IAM path) as an alias."""
+    from nhi.cli import main
+
+    record = {
+        "eventTime": "2024-05-01T10:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateRole",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": "console.amazonaws.com",
+        "recipientAccountId": "123456789012",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012",
+            "userName": "alice",
+            "sessionContext": {"attributes": {"mfaAuthenticated": "true"}},
+        },
+        "requestParameters": {"roleName": "etl"},
+        "responseElements": {
+            "role": {"arn": "arn:aws:iam::123456789012:role/service/etl", "roleName": "etl"}
+        },
+    }
+    source = tmp_path / "trail.jsonl"
+    source.write_bytes(orjson.dumps(record) + b"\n")
+    db = tmp_path / "a.duckdb"
+    assert main(["replay", "--db", str(db), "-f", "cloudtrail", "-q", str(source)]) == 0
+    by_id = run_named(db, "identity-timeline", {"nhi": "aws:123456789012:role/etl"}).rows
+    by_arn = run_named(db, "identity-timeline", {"nhi": "arn:aws:iam::123456789012:role/service/etl"}).rows
+    assert by_id and by_arn == by_id
+    assert [r[1:3] for r in by_id] == [("event", "identity.registered"), ("trust", "trust new -> 95")]

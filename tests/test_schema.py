@@ -14,6 +14,7 @@ import pytest
 
 from contract.events import CONTEXT_FIELDS
 from contract.records import CredentialRow, Finding, IdentityRow, TaskRow, TrustChange
+from contract.suppressions import SuppressionRow
 from store.schema import arrow_schema, event_scalars
 from store.store import Store
 
@@ -51,6 +52,7 @@ TABLES = {
             **CHAIN,
         },
     ),
+    "suppressions": (arrow_schema(SuppressionRow), CHAIN),
     "events": (
         event_scalars(),
         {"context": ("STRUCT", True), "attrs": JSON_TEXT, "ingested_at": ("TIMESTAMP WITH TIME ZONE", False)},

@@ -302,5 +302,6 @@ def test_counts_cover_every_table(tmp_path: Path) -> None:
     assert counts == {
         "events": 5, "identities": 1, "credentials": 1, "tasks": 1, "findings": 1, "finding_history": 1,
         "trust_scores": 1, "rejects": 1, "engine_state": 1, "kafka_offsets": 1, "chain_heads": 2,
-        "alert_suppressions": 0, "identity_aliases": 0, "skipped": 0, "schema_migrations": latest_version(),
+        "alert_suppressions": 0, "identity_aliases": 0, "skipped": 0, "suppressions": 0,
+        "schema_migrations": latest_version(),
     }  # fmt: skip

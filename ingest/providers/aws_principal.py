@@ -207,27 +207,11 @@ def _iam_user(
     key: str | None,
     console: bool,
 ) -> Principal:
-    if console:
+    mfa = truthy(ci(ci(ci(ui, "sessionContext"), "attributes"), "mfaAuthenticated"))
+    person = "console sign-in" if console else "signed in with MFA" if mfa else None
+    if person is not None:
         return Principal(
-            nhi,
-            kind,
-            account,
-            part,
-            key,
-            principal_kind=HUMAN,
-            kind_evidence="console sign-in",
-            session_kind="person",
-        )
-    if truthy(ci(ci(ci(ui, "sessionContext"), "attributes"), "mfaAuthenticated")):
-        return Principal(
-            nhi,
-            kind,
-            account,
-            part,
-            key,
-            principal_kind=HUMAN,
-            kind_evidence="signed in with MFA",
-            session_kind="person",
+            nhi, kind, account, part, key, principal_kind=HUMAN, kind_evidence=person, session_kind="person"
         )
     runtime = workload_runtime(text(ci(rec, "userAgent")))
     if runtime:

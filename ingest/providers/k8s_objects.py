@@ -220,7 +220,7 @@ def _legacy_secret(req: Request) -> list[Event]:
         return []
     attrs.update(account_attrs(ns, sa))
     if name:
-        attrs["secret"] = name
+        attrs["secret_name"] = name  # the Secret object's name: "secret" would be read as a secret value
     if req.username:
         attrs["requested_by"] = req.username
     return [

@@ -3,6 +3,7 @@
     DIR/controls.json, controls.csv      per-control status with counts and finding ids
     DIR/findings.ocsf.jsonl              the finding changes as OCSF Detection Findings
     DIR/findings.csv, findings.parquet   the same changes, tabular, with their chain hashes
+    DIR/suppressions.csv, .parquet       the recorded suppressions the controls counted (who, when, why, until)
     DIR/inventory.csv, .parquet          NHIs with owners, trust scores and finding counts
     DIR/credentials.csv, .parquet        credentials with their lifetimes
     DIR/sql/*.sql                        the SQL that produced each file
@@ -42,6 +43,28 @@ from store.store import Store
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 END = datetime(9999, 12, 31, tzinfo=UTC)
 
+# The suppressions a package counts: recorded with nhi suppress add, and in force at the cut-off
+# (the end of the range, or the export time for a range that has not ended): recorded by then,
+# expiring after it, and not revoked by then. The same rule as contract.suppressions.in_force; when
+# one finding has several, the first recorded counts.
+_COUNTED = """
+counted AS (
+    SELECT * FROM (
+        SELECT a.suppression_id, a.finding_id, a.reason, a.actor AS recorded_by, a.recorded_at, a.expires,
+               row_number() OVER (PARTITION BY a.finding_id ORDER BY a.recorded_at, a.suppression_id) AS n
+        FROM suppressions AS a
+        WHERE a.action = 'add' AND a.recorded_at <= :cutoff AND a.expires > :cutoff
+          AND NOT EXISTS (SELECT 1 FROM suppressions AS r WHERE r.action = 'revoke'
+                          AND r.suppression_id = a.suppression_id AND r.recorded_at <= :cutoff)
+    ) WHERE n = 1
+)"""
+SUPPRESSIONS_SQL = f"""
+-- The suppressions this package counted: recorded with nhi suppress add (who, when, why, until
+-- when) and in force at :cutoff, the end of the range (or the export time).
+WITH {_COUNTED.strip()}
+SELECT suppression_id, finding_id, reason, recorded_by, recorded_at, expires FROM counted
+ORDER BY recorded_at, suppression_id"""
+
 SQL: dict[str, str] = {
     "findings": """
 -- Finding changes whose event time is in [:from, :to), in hash-chain order.
@@ -69,11 +92,12 @@ SELECT c.nhi, c.credential, c.method, c.task, c.attested, c.issued_at, c.expires
        c.expires_at IS NULL AS never_expires
 FROM credentials AS c
 ORDER BY valid_for_s DESC NULLS FIRST, c.nhi, c.credential""",
+    "suppressions": SUPPRESSIONS_SQL,
     "controls": """
 -- The findings the control status is computed from: every finding with a change in the range, its
--- current status, and whether a suppression rule applied to it (alert_suppressions).
+-- current status, and whether a suppression counted by this package (suppressions.sql) covers it.
 SELECT f.finding_id, f.detector, f.reason, f.severity, f.status, f.nhi,
-       EXISTS (SELECT 1 FROM alert_suppressions AS s WHERE s.finding_id = f.finding_id) AS suppressed
+       f.finding_id IN (SELECT finding_id FROM counted) AS suppressed
 FROM findings AS f
 WHERE f.finding_id IN (SELECT finding_id FROM finding_history WHERE time >= :from AND time < :to)
 ORDER BY f.finding_id""",
@@ -100,6 +124,8 @@ class ExportResult:
 
 def _table(db: str, name: str, params: dict[str, object]) -> pa.Table:
     sql = SQL[name]
+    if name == "controls":
+        sql = f"WITH {_COUNTED.strip()}\n{sql.strip()}"
     used = {k: v for k, v in params.items() if f":{k}" in sql}
     return run_query(db, sql, used).to_arrow()
 
@@ -115,7 +141,7 @@ def export_package(
     out: Path,
     start: datetime | None = None,
     end: datetime | None = None,
-    suppressor: Suppressor | None = None,
+    now: datetime | None = None,
 ) -> ExportResult:
     fw = FRAMEWORKS.get(framework)
     if fw is None:
@@ -123,7 +149,9 @@ def export_package(
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty: an evidence package goes into a new or empty directory")
     (out / "sql").mkdir(parents=True, exist_ok=True)
-    params: dict[str, object] = {"from": start or BEGINNING, "to": end or END}
+    now = now or datetime.now(UTC)
+    cutoff = min(end, now) if end is not None else now
+    params: dict[str, object] = {"from": start or BEGINNING, "to": end or END, "cutoff": cutoff}
 
     with Store.open(db, read_only=True) as store:
         heads = store.chain_heads()
@@ -134,7 +162,10 @@ def export_package(
     _write(_table(db, "inventory", params), out, "inventory")
     _write(_table(db, "credentials", params), out, "credentials")
 
-    feed = StoreFeed(db, suppressor or Suppressor(), since=start, record=False)
+    counted = _table(db, "suppressions", params)
+    _write(counted, out, "suppressions")
+    # Only the counted suppressions mark the OCSF records, so the file and the controls agree.
+    feed = StoreFeed(db, Suppressor(), since=start, suppressions_at=cutoff)
     alerts = [a for a in feed.poll() if end is None or a.time < end]
     with (out / "findings.ocsf.jsonl").open("wb") as fh:
         for a in alerts:
@@ -147,7 +178,8 @@ def export_package(
     pacsv.write_csv(pa.Table.from_pylist([c.row() for c in controls]), out / "controls.csv")
 
     for name, sql in {**SQL, **TRIAGE_SQL}.items():
-        (out / "sql" / f"{name}.sql").write_text(sql.strip() + "\n", encoding="utf-8")
+        text = f"WITH {_COUNTED.strip()}\n{sql.strip()}" if name == "controls" else sql.strip()
+        (out / "sql" / f"{name}.sql").write_text(text + "\n", encoding="utf-8")
     (out / "sql" / "findings.ocsf.sql").write_text(
         "-- findings.ocsf.jsonl: the changes, then their identities (owner, trust, namespace)\n"
         + CHANGES_SQL.strip()
@@ -157,7 +189,6 @@ def export_package(
         encoding="utf-8",
     )
 
-    now = datetime.now(UTC)
     range_text = (start.isoformat() if start else None, end.isoformat() if end else None)
     html = render_report(
         fw,
@@ -169,7 +200,8 @@ def export_package(
         riskiest=_table(db, "riskiest", params).to_pylist(),
         chain_heads=heads,
         tool_version=product_version(),
-        triage=load_triage(db, params),
+        triage=load_triage(db, {"from": params["from"], "to": params["to"]}),
+        suppressions=counted.to_pylist(),
     )
     (out / "report.html").write_text(html, encoding="utf-8")
 
@@ -180,6 +212,7 @@ def export_package(
             "framework": {"key": fw.key, "title": fw.title},
             "generated_at": now.isoformat(),
             "range": {"from": range_text[0], "to": range_text[1]},
+            "suppressions_in_force_at": cutoff.isoformat(),
             "store": str(Path(db).resolve()),
             "chain_heads": {k: {"seq": s, "hash": h} for k, (s, h) in heads.items()},
             "chains_verified": chains_ok,

@@ -69,6 +69,24 @@ def _controls_table(controls: list[ControlStatus], found: set[str]) -> str:
     return f'<table id="controls">{head}{"".join(rows)}</table>'
 
 
+def _suppressions(rows: list[dict[str, Any]]) -> str:
+    """The recorded suppressions the controls counted (suppressions.csv), so a reader sees who
+    decided what next to the controls it changed."""
+    if not rows:
+        return "<h2>Suppressions counted</h2><p>None: no recorded suppression was in force.</p>"
+    body = "".join(
+        f'<tr class="suppression"><td class="ids">{escape(str(r["suppression_id"]))}</td>'
+        f'<td class="ids">{escape(str(r["finding_id"]))}</td><td>{escape(str(r["reason"]))}</td>'
+        f"<td>{escape(str(r['recorded_by']))}</td><td>{escape(str(r['recorded_at']))}</td>"
+        f"<td>{escape(str(r['expires']))}</td></tr>"
+        for r in rows
+    )
+    head = (
+        "<tr><th>Suppression</th><th>Finding</th><th>Why</th><th>By</th><th>Recorded</th><th>Until</th></tr>"
+    )
+    return f'<h2>Suppressions counted</h2><table id="suppressions">{head}{body}</table>'
+
+
 def trust_bins(scores: list[int]) -> list[tuple[str, int]]:
     counts = Counter(min(max(s, 0) // 10, 9) for s in scores)  # 100 belongs to the top bucket
     return [(f"{b * 10}-{b * 10 + 9 if b < 9 else 100}", counts.get(b, 0)) for b in range(10)]
@@ -111,6 +129,7 @@ def render_report(
     chain_heads: dict[str, tuple[int, str]],
     tool_version: str,
     triage: Triage,
+    suppressions: list[dict[str, Any]] | None = None,
 ) -> str:
     status = Counter(c.status for c in controls)
     days, series = time_series(opened_by_hour)
@@ -142,6 +161,7 @@ def render_report(
 <a href="#riskiest">riskiest identities</a> &middot; <a href="#identities">identities</a></p>
 <h2>Controls</h2>
 {_controls_table(controls, found)}
+{_suppressions(suppressions or [])}
 <h2>Trust score distribution</h2>
 {histogram(trust_bins(trust_scores), "identities per trust score bucket")}
 <h2>Findings opened over time, by detector{" (per hour)" if days and len(days[0]) > 10 else ""}</h2>

@@ -27,7 +27,7 @@ from typing import Any
 
 from contract.events import Event
 from contract.identity import SESSION_KIND
-from contract.records import Finding
+from contract.records import Finding, Severity
 from contract.settings import Settings
 from ingest.networks import is_private, network_map
 from streams.detectors.common import raise_finding
@@ -195,7 +195,7 @@ def _raise(
     cs: CredentialState,
     s: Settings,
     reason: str,
-    severity: str,
+    severity: Severity,
     what: str,
     details: dict[str, object],
     extra: tuple[str, ...] = (),
@@ -206,7 +206,7 @@ def _raise(
         event,
         detector=DETECTOR,
         key=key,
-        severity="high" if severity == "high" else "medium",
+        severity=severity,
         reason=reason,
         summary=f"workload credential {cs.credential} of {st.nhi} {what}",
         cap=s.evidence_cap,

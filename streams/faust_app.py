@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as _faust_kafka
 
 from contract.settings import Settings
 from streams.judge import JudgeStage, Released
@@ -54,6 +55,8 @@ BATCH_WITHIN_S = 0.01  # a partial batch waits at most this long (per hop: laten
 # committed offset) trail by up to this long, and a crash may re-emit this much output.
 CHECKPOINT_S = 1.0
 CHECKPOINT_RECORDS = 5_000  # ... or once this many records wait for their ack
+FETCH_MAX_WAIT_MS = 20  # how long the broker may hold a fetch for data (see _ConsumerThread)
+PENDING_MAX = 10_000  # undelivered-send futures kept between checkpoints before the done ones are dropped
 TICK_S = 0.02  # the idle loop: marks that are due, releases that marks from elsewhere allowed
 
 
@@ -88,6 +91,7 @@ class Worker:
         self._locks = {name: asyncio.Lock() for name in ("resolve", "judge")}
         self._checkpointed = 0.0  # monotonic time of the last judge checkpoint
         self._idle_task: asyncio.Task[None] | None = None
+        self._pending: list[Any] = []  # the judge's sends not yet awaited (see _send)
         # faust keeps a small per-app directory; memory-store tables need nothing durable in it.
         self._tmp = tempfile.TemporaryDirectory(prefix=f"nhi-worker-{app_id}-")
         self.partitioner = KeyPartitioner()
@@ -157,6 +161,8 @@ class Worker:
                     await self._idle_task
             if self.failed is None and self.judge.dirty:
                 await self._checkpoint()
+            if self.failed is None:
+                await _delivered(self._pending)
             await self.app.stop()
         self.stats.held = self.judge.held
         self._tmp.cleanup()
@@ -177,11 +183,23 @@ class Worker:
             self.fatal.set()
             await asyncio.Event().wait()  # park until stop() cancels the agent
 
-    async def _send(self, sends: Sequence[Send]) -> None:
+    async def _send(self, sends: Sequence[Send], *, wait: bool = True) -> None:
+        """Send; ``wait=False`` (the judge's outputs) leaves the deliveries for the next checkpoint
+        to await before it writes states and acks. A batch then costs no broker round trip: the
+        judge is the latency path, and the order that matters (outputs before the states and
+        acks they came from) still holds."""
         producer = self.app.producer
-        await _delivered(
-            [await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers) for s in sends]
-        )
+        futures = [await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers) for s in sends]
+        if wait:
+            await _delivered(futures)
+            return
+        pending = self._pending
+        pending.extend(futures)
+        if len(pending) > PENDING_MAX:  # between checkpoints: forget the delivered ones
+            for fut in pending:
+                if fut.done():
+                    fut.result()  # a failed delivery fails the stage now
+            self._pending = [f for f in pending if not f.done()]
 
     async def _write(self, table: Any, rows: Iterable[tuple[int | None, bytes, bytes | None]]) -> None:
         """Write (partition, key, value) rows to a table and wait until its changelog has them.
@@ -234,7 +252,7 @@ class Worker:
             log.warning("%d record(s) are not canonical events (latest %s); skipped", new, last)
         st.events, st.rejects = judge.events, judge.rejects
         # The resolver's share first: what is released below must not overtake it downstream.
-        await self._send(judge.router.flush(judge.source_marks(), now))
+        await self._send(judge.router.flush(judge.source_marks(), now), wait=False)
         await self._effects(judge.release(judge.ready()))
         if time.monotonic() - self._checkpointed >= CHECKPOINT_S or judge.unsaved >= CHECKPOINT_RECORDS:
             await self._checkpoint()
@@ -242,13 +260,15 @@ class Worker:
     async def _checkpoint(self) -> None:
         """Send entity snapshots, write states, then ack. Judge lock held."""
         ck = self.judge.checkpoint()
-        await self._send(ck.sends)
+        await self._send(ck.sends, wait=False)
+        pending, self._pending = self._pending, []
+        await _delivered(pending)
         await self._write(self._nhi_table, [(p, k, v) for k, (p, v) in ck.states.items()])
         _ack(ck.acks)
         self._checkpointed = time.monotonic()
 
     async def _effects(self, rel: Released) -> None:
-        await self._send(rel.sends)
+        await self._send(rel.sends, wait=False)
         st = self.stats
         st.judged += rel.events
         st.findings += rel.findings
@@ -312,7 +332,7 @@ class Worker:
         async with self._locks["judge"]:
             if judge.idle_sources(now, idle_s, ended.__contains__):
                 judge.router.policy.dirty = True
-            await self._send(judge.router.flush(judge.source_marks(), now))
+            await self._send(judge.router.flush(judge.source_marks(), now), wait=False)
             ready = judge.ready()
             if ready:
                 await self._effects(judge.release(ready))
@@ -383,8 +403,34 @@ def _ack(events: Sequence[Any]) -> None:
         ev.ack()
 
 
+class _ConsumerThread(_faust_kafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust hard-codes fetch_max_wait_ms=1500 and has no setting for it. aiokafka keeps one
+        # fetch in flight per broker, for the partitions with nothing buffered; while the busy
+        # ones wait to be taken, that fetch names only quiet partitions and the broker holds it
+        # the whole wait, so the busy partitions' next records wait too: measured, 1-1.5 s
+        # stalls every few seconds at 5k events/s. The value is read when the consumer starts.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class _Consumer(_faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(_faust_kafka.Transport):
+    Consumer = _Consumer
+
+
+class _App(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def _app(app_id: str, bootstrap: str, datadir: str, partitions: int, **conf: Any) -> Any:
-    return faust.App(
+    return _App(
         app_id,
         broker=[f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()],
         store="memory://",  # RocksDB is not a dependency; changelogs make the tables durable

@@ -217,15 +217,16 @@ async def workers_rate(bootstrap: str, prefix: str, events: list[Event], process
 
 
 async def sink_rate(bootstrap: str, topics: Topics, n: int) -> float:
-    """``run_sink`` over the events topic; seconds from the first stored batch to the last (startup excluded)."""
+    """``run_sink`` over the pipeline's topics; seconds from the moment the first batch's records
+    were in hand to the last commit (startup and group join excluded, every batch's own work in)."""
     stop = asyncio.Event()
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, float]] = []
     stored = 0
 
     def on_batch(b: SinkBatch) -> None:
         nonlocal stored
         stored += b.events
-        marks.append((time.perf_counter(), b.events))
+        marks.append((b.started, time.perf_counter()))
         if stored >= n:
             stop.set()
 
@@ -246,8 +247,7 @@ async def sink_rate(bootstrap: str, topics: Topics, n: int) -> float:
         finally:
             stop.set()
             await task
-    first_t, first_n = marks[0]
-    return (marks[-1][0] - first_t) * n / max(1, n - first_n)  # the first batch's own time is unseen
+    return marks[-1][1] - marks[0][0]
 
 
 async def latency(bootstrap: str, prefix: str, events: list[Event], rate: int) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class SinkBatch:
     # (topic, partition) -> (first offset, next offset) of the records in this batch
     ranges: dict[tuple[str, int], tuple[int, int]]
     written: WriteStats
+    started: float = 0.0  # perf_counter when its records were in hand (decode + store since)
 
 
 @dataclass(slots=True)
@@ -339,7 +340,7 @@ async def _one_batch(
         metrics.findings.inc(written.finding_changes)
         metrics.trust.inc(written.trust_changes)
     if on_batch is not None:
-        on_batch(SinkBatch(sum(decoder.counts.values()), len(decoder.batch.events), ranges, written))
+        on_batch(SinkBatch(sum(decoder.counts.values()), len(decoder.batch.events), ranges, written, started))
     await _commit_kafka(consumer, ranges)
 
 

@@ -28,12 +28,8 @@ import argparse
 import asyncio
 import cProfile
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ from typing import Any
 import orjson
 
 from bench.report import row
+from bench.worker_procs import free_port, scrape, spawn_worker
 from contract.events import Event, event_from_record
 from contract.settings import Settings
 from store.raw_load import raw_insert_seconds
@@ -135,59 +132,18 @@ async def worker_rate(bootstrap: str, topics: Topics, n: int, profile: str | Non
     return w.stats.last_out - w.stats.first_in, w
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def spawn_worker(
-    bootstrap: str, topics: Topics, env: dict[str, str], processes: int = 1
-) -> subprocess.Popen[bytes]:
-    full = {**os.environ, "NHI_TOPIC_PARTITIONS": str(topics.partitions), **env}
-    cmd = [
-        sys.executable,
-        "-m",
-        "nhi",
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        topics.prefix,
-        "-q",
-    ]
-    if processes > 1:
-        cmd += ["--processes", str(processes)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=full, stderr=subprocess.DEVNULL)
-
-
-def _scrape(port: int) -> dict[str, float]:
-    """A worker process's counters from its /metrics (empty while it is not serving yet)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line.startswith(("nhi_worker_events_in_total ", "nhi_worker_events_judged_total ")):
-            name, value = line.split()
-            out[name] = float(value)
-    return out
-
-
 async def workers_rate(bootstrap: str, prefix: str, events: list[Event], processes: int) -> float:
     """``processes`` worker processes of one group, started (and settled) before the events are
     produced, as a running deployment is: seconds from the first event read to the last judged,
     read from their /metrics."""
     topics = Topics(prefix=f"{prefix}w{processes}.", partitions=PARTITIONS)
     await ensure_topics(bootstrap, topics)
-    port = _free_port()
+    port = free_port()
     proc = spawn_worker(bootstrap, topics, {**WORKER_ENV, "NHI_METRICS_PORT": str(port)}, processes)
     ports = [port + i for i in range(processes)]
     try:
         deadline = time.monotonic() + GUARD_S
-        while not all(_scrape(p) for p in ports):
+        while not all(scrape(p) for p in ports):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"bench kafka: {processes} worker process(es) did not start")
             await asyncio.sleep(0.5)
@@ -198,7 +154,7 @@ async def workers_rate(bootstrap: str, prefix: str, events: list[Event], process
         while True:
             await asyncio.sleep(0.1)
             now = time.perf_counter()
-            counts = [_scrape(p) for p in ports]
+            counts = [scrape(p) for p in ports]
             read = sum(c.get("nhi_worker_events_in_total", 0.0) for c in counts)
             total = sum(c.get("nhi_worker_events_judged_total", 0.0) for c in counts)
             if read and not first:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -35,10 +34,12 @@ import faust
 from faust.transport.drivers import aiokafka as _faust_kafka
 
 from contract.settings import Settings
-from streams.judge import JudgeStage, Released
+from streams.judge import JudgeStage
+from streams.judge_parts import Released
 from streams.resolver import KeyState
 from streams.stages import Record, ResolveStage, Send, load_key_state, marks_key
 from streams.stages import dump_key_state as _dump_key_state
+from streams.worker_io import delivered, end_and_position, observe
 from streams.worker_metrics import WorkerMetrics
 from streams.worker_stats import WorkerStats, default_app_id
 from transport.admin import ensure_topics, replication_from_env
@@ -57,6 +58,7 @@ CHECKPOINT_S = 1.0
 CHECKPOINT_RECORDS = 5_000  # ... or once this many records wait for their ack
 FETCH_MAX_WAIT_MS = 20  # how long the broker may hold a fetch for data (see _ConsumerThread)
 PENDING_MAX = 10_000  # undelivered-send futures kept between checkpoints before the done ones are dropped
+LAG_EVERY_S = 2.0  # consumer lag is asked of the broker's last answer this often
 TICK_S = 0.02  # the idle loop: marks that are due, releases that marks from elsewhere allowed
 
 
@@ -162,7 +164,7 @@ class Worker:
             if self.failed is None and self.judge.dirty:
                 await self._checkpoint()
             if self.failed is None:
-                await _delivered(self._pending)
+                await delivered(self._pending)
             await self.app.stop()
         self.stats.held = self.judge.held
         self._tmp.cleanup()
@@ -191,7 +193,7 @@ class Worker:
         producer = self.app.producer
         futures = [await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers) for s in sends]
         if wait:
-            await _delivered(futures)
+            await delivered(futures)
             return
         pending = self._pending
         pending.extend(futures)
@@ -218,7 +220,7 @@ class Worker:
                 data.pop(key, None)
             else:
                 data[key] = value
-        await _delivered(futures)
+        await delivered(futures)
 
     async def _resolve(self, batch: Sequence[Any]) -> None:
         table = self._keys_table
@@ -262,7 +264,7 @@ class Worker:
         ck = self.judge.checkpoint()
         await self._send(ck.sends, wait=False)
         pending, self._pending = self._pending, []
-        await _delivered(pending)
+        await delivered(pending)
         await self._write(self._nhi_table, [(p, k, v) for k, (p, v) in ck.states.items()])
         _ack(ck.acks)
         self._checkpointed = time.monotonic()
@@ -301,25 +303,20 @@ class Worker:
         return True, f"{len(self.app.consumer.assignment())} partitions assigned"
 
     async def _observe(self, now: float) -> None:
-        """Metrics that are read, not counted: lag per input partition, state sizes."""
-        m = self.metrics
-        m.sync(self.stats)
-        m.nhis.set(self.judge.nhi_count)
-        m.keys.set(len(self._keys_table.data))
-        m.horizon.clear()  # partitions revoked since the last look must not linger
-        for p in self.judge.partitions():
-            h = self.judge.horizon(p)
-            m.horizon.labels(str(p)).set(-1 if h == -math.inf else h)
-        if now - self._lag_at < 2.0:
-            return
-        self._lag_at = now
-        consumer = self.app.consumer
+        """Metrics that are read, not counted: lag per input partition (every 2 s), state sizes."""
+        lag_due = now - self._lag_at >= LAG_EVERY_S
+        if lag_due:
+            self._lag_at = now
         inputs = (self.topics.events, self.topics.by_identity, self.topics.resolver)
-        for tp in consumer.assignment():
-            if tp.topic in inputs:
-                end, pos = await _end_and_position(consumer, tp)
-                if end is not None and pos is not None:
-                    m.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - pos))
+        await observe(
+            self.metrics,
+            self.stats,
+            self.judge,
+            len(self._keys_table.data),
+            self.app.consumer,
+            inputs,
+            lag_due,
+        )
 
     async def _tick(self, idle_s: float) -> None:
         now = time.monotonic()
@@ -350,7 +347,7 @@ class Worker:
             tp = owned.get(p)
             if tp is None:
                 continue
-            end, pos = await _end_and_position(consumer, tp)
+            end, pos = await end_and_position(consumer, tp)
             if end is not None and pos is not None and end <= pos:
                 out.add(p)
         return out
@@ -373,24 +370,6 @@ class Worker:
         if resolved:
             async with self._locks["resolve"]:
                 self.resolve.revoke(sorted(resolved))
-
-
-async def _end_and_position(consumer: Any, tp: Any) -> tuple[int | None, int | None]:
-    """A partition's high watermark and read position; (None, None) if a rebalance took it
-    meanwhile (the client asserts it is assigned)."""
-    try:
-        return consumer.highwater(tp), await consumer.position(tp)
-    except (AssertionError, KeyError, ValueError):
-        return None, None
-
-
-async def _delivered(futures: list[Any]) -> None:
-    """Wait for every send; raise the first failure. Unlike gather, a cancelled wait leaves the
-    futures alone (faust resolves them later and errors on a cancelled one)."""
-    if futures:
-        done, _ = await asyncio.wait(futures)
-        for fut in done:
-            fut.result()
 
 
 def _record(ev: Any) -> Record:

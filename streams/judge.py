@@ -24,9 +24,7 @@ stop checkpoints first and re-emits nothing.
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import msgspec
 from pydantic import ValidationError
@@ -36,8 +34,9 @@ from contract.records import IdentityRow, TrustChange
 from contract.settings import Settings
 from streams.correlate import step
 from streams.engine import credential_row, identity_row, task_row
+from streams.judge_parts import Checkpoint, NhiSlot, PartitionSlot, Released, Ticket, dump_nhi, load_nhi
 from streams.reorder import ReorderBuffer
-from streams.stages import STATE_FORMAT, Record, Router, Send, dump_state
+from streams.stages import Record, Router, Send
 from streams.state import NhiState
 from streams.watermarks import Channels, SourceClock
 from transport.codec import decode_event, encode_entity, encode_finding, encode_trust
@@ -52,71 +51,6 @@ from transport.wire import (
     decode_batch,
     decode_judge,
 )
-
-
-@dataclass(slots=True)
-class _Nhi:
-    state: NhiState
-    partition: int
-    offsets: dict[str, int] = field(default_factory=dict)  # progress stored with the state
-    hold: float = -math.inf
-    last_trust: TrustChange | None = None  # this process's latest, to refresh the identity row
-    stale_row: bool = False  # touched since its identity row last went out
-
-
-@dataclass(slots=True)
-class _Ticket:
-    """One consumed record: acked once none of its events is held (and a checkpoint stored them).
-    ``acks``: the record as delivered, and again if the consumer delivered it twice."""
-
-    key: tuple[str, int]  # (topic, offset)
-    acks: list[object]
-    held: int = 0
-
-
-@dataclass(slots=True)
-class _Partition:
-    buffer: ReorderBuffer
-    source: SourceClock  # events p, read here: this partition's own watermark
-    # The resolver partitions' marks, read from by-identity p. Not stored: a restarted owner re-reads
-    # by-identity from the committed offset, and marks stored later than that would cover events
-    # it has not re-read yet. Each (re)started source announces itself, which makes every resolver
-    # partition announce its marks again.
-    channels: Channels
-    offsets: dict[str, int] = field(default_factory=dict)  # highest offset read, per input topic
-    suspended: bool = False  # revoked, the new assignment not known yet: release nothing
-    pending: dict[tuple[str, int], _Ticket] = field(default_factory=dict)  # records with events held
-    released_to: float = -math.inf  # the last horizon released
-
-
-@dataclass(slots=True)
-class Released:
-    sends: list[Send] = field(default_factory=list)
-    events: int = 0
-    findings: int = 0
-    trust: int = 0
-
-
-@dataclass(slots=True)
-class Checkpoint:
-    """Send ``sends``, then write ``states``, then ack ``acks``: in that order."""
-
-    sends: list[Send] = field(default_factory=list)  # entity snapshots: latest rows, so per checkpoint
-    states: dict[bytes, tuple[int, bytes]] = field(
-        default_factory=dict
-    )  # nhi-state: key -> (partition, value)
-    acks: list[object] = field(default_factory=list)
-
-
-def dump_nhi(n: _Nhi) -> bytes:
-    return dump_state((STATE_FORMAT, n.state, n.offsets, n.hold))
-
-
-def load_nhi(blob: bytes, partition: int) -> _Nhi:
-    version, state, offsets, hold = pickle.loads(blob)
-    if version != STATE_FORMAT or not isinstance(state, NhiState):
-        raise ValueError(f"NHI state format {version} is not {STATE_FORMAT}")
-    return _Nhi(state, partition, offsets, hold)
 
 
 class JudgeStage:
@@ -134,9 +68,9 @@ class JudgeStage:
         self.window = settings.reorder_window.total_seconds()
         self._load = load
         self.router = Router(topics, partitioner or KeyPartitioner())
-        self._parts: dict[int, _Partition] = {}
-        self._nhis: dict[str, _Nhi] = {}
-        self._dirty: dict[str, _Nhi] = {}  # changed since the last checkpoint
+        self._parts: dict[int, PartitionSlot] = {}
+        self._nhis: dict[str, NhiSlot] = {}
+        self._dirty: dict[str, NhiSlot] = {}  # changed since the last checkpoint
         self._creds: set[tuple[str, str]] = set()  # (nhi, credential) changed since then
         self._tasks: set[tuple[str, str]] = set()
         # (partition, ack) of records whose events are all applied, since the last checkpoint
@@ -165,19 +99,19 @@ class JudgeStage:
     def partitions(self) -> list[int]:
         return sorted(self._parts)
 
-    def _nhi(self, nhi: str, partition: int) -> _Nhi:
+    def _nhi(self, nhi: str, partition: int) -> NhiSlot:
         n = self._nhis.get(nhi)
         if n is None:
             blob = self._load(nhi.encode())
-            n = load_nhi(blob, partition) if blob is not None else _Nhi(NhiState(nhi), partition)
+            n = load_nhi(blob, partition) if blob is not None else NhiSlot(NhiState(nhi), partition)
             self._nhis[nhi] = n
         return n
 
-    def part(self, p: int) -> _Partition:
+    def part(self, p: int) -> PartitionSlot:
         part = self._parts.get(p)
         if part is None:
             n = self.topics.partitions
-            part = self._parts[p] = _Partition(
+            part = self._parts[p] = PartitionSlot(
                 ReorderBuffer(self.settings.reorder_window), SourceClock(p), Channels(n)
             )
             self.router.policy.dirty = True  # a new source: announce it
@@ -200,7 +134,7 @@ class JudgeStage:
                 self._acks.append((r.partition, ack))
             return
         part.offsets[r.topic] = r.offset
-        ticket = _Ticket((r.topic, r.offset), [ack])
+        ticket = Ticket((r.topic, r.offset), [ack])
         if r.topic == self.topics.events:
             self._push_events(r, part, ticket, now)
         else:
@@ -210,7 +144,7 @@ class JudgeStage:
         else:
             self._acks.append((r.partition, ack))
 
-    def _push_events(self, r: Record, part: _Partition, ticket: _Ticket, now: float) -> None:
+    def _push_events(self, r: Record, part: PartitionSlot, ticket: Ticket, now: float) -> None:
         try:
             if r.layout is None:
                 events = [decode_event(r.value or b"")]  # a native producer's single event
@@ -244,7 +178,7 @@ class JudgeStage:
         if part.source.saw(times, now):
             self.router.policy.dirty = True
 
-    def _push_routed(self, r: Record, part: _Partition, ticket: _Ticket) -> None:
+    def _push_routed(self, r: Record, part: PartitionSlot, ticket: Ticket) -> None:
         try:
             check_layout(r.layout, BY_IDENTITY_V1)
             batch = decode_judge(r.value or b"")
@@ -255,7 +189,7 @@ class JudgeStage:
             self._hold(nhi, event, event.time.timestamp(), r, part, ticket)
         part.channels.update_all(batch.marks)
 
-    def _hold(self, nhi: str, event: Event, t: float, r: Record, part: _Partition, ticket: _Ticket) -> None:
+    def _hold(self, nhi: str, event: Event, t: float, r: Record, part: PartitionSlot, ticket: Ticket) -> None:
         n = self._nhi(nhi, r.partition)
         if t < n.hold and r.offset <= n.offsets.get(r.topic, -1):
             self.skipped += 1  # applied before a restart: see the module docstring
@@ -278,7 +212,7 @@ class JudgeStage:
     def release(self, partitions: Iterable[int]) -> Released:
         """Judge what each partition's buffer holds up to its horizon."""
         out = Released()
-        touched: dict[str, _Nhi] = {}
+        touched: dict[str, NhiSlot] = {}
         creds, tasks, acks = self._creds, self._tasks, self._acks
         trust: list[TrustChange] = []
         s = self.settings

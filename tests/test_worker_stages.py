@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from contract.events import Event
 from contract.records import Finding, IdentityRow, TrustChange
 from contract.settings import Settings
-from streams.judge import JudgeStage, load_nhi
+from streams.judge import JudgeStage
+from streams.judge_parts import load_nhi
 from streams.resolver import KeyState
 from streams.stages import Record, ResolveStage, Send, dump_key_state, load_key_state
 from synthetic import generate

@@ -56,7 +56,18 @@ KILLED = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1"}
 
 def _view(db: Path) -> dict[str, set[tuple[Any, ...]]]:
     with Store.open(db, read_only=True) as store:
-        return {t: set(store.rows(f"SELECT {cols} FROM {t}")) for t, cols in COMPARED.items()}
+        return {
+            t: {_hashable(r) for r in store.rows(f"SELECT {cols} FROM {t}")} for t, cols in COMPARED.items()
+        }
+
+
+def _hashable(value: Any) -> Any:
+    """A stored row as a set member: list and struct columns (evidence, factors) as tuples."""
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
 
 
 def _replay(db: Path, events: list[Event]) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from bench.kafka_bench import ROOT, bootstrap_of
+from bench.kafka_bench import bootstrap_of
+from bench.worker_procs import spawn_worker
 from contract.events import Event, event_from_record
 from contract.settings import load_settings
 from store.store import Store
@@ -78,19 +77,7 @@ def _replay(db: Path, events: list[Event]) -> None:
 
 
 def _worker(bootstrap: str, topics: Topics) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NHI_TOPIC_PARTITIONS": str(topics.partitions), **KILLED}
-    cmd = [
-        sys.executable,
-        "-m",
-        "nhi",
-        "worker",
-        "--bootstrap",
-        bootstrap,
-        "--topic-prefix",
-        topics.prefix,
-        "-q",
-    ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    return spawn_worker(bootstrap, topics, KILLED)
 
 
 async def _soak(args: argparse.Namespace) -> dict[str, object]:

@@ -26,6 +26,7 @@ from tests.kafka_helpers import produce, read_topics
 from tests.scenario import events, rec
 from tests.test_engine_semantics import A, story
 from tests.worker_harness import (
+    caught_up,
     findings_view,
     produce_events,
     replay_db,
@@ -36,7 +37,6 @@ from tests.worker_harness import (
     write_jsonl,
 )
 from transport.admin import ensure_topics
-from transport.probes import caught_up
 from transport.sink import run_sink
 from transport.topics import Topics
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contract.events import Event
 from contract.records import Finding
@@ -27,7 +29,7 @@ from store import Store
 from tests.kafka_fixtures import REPO_ROOT
 from tests.kafka_helpers import produce, read_topics
 from transport.codec import decode_finding, encode_event, event_key
-from transport.probes import caught_up, produce_batches
+from transport.producer import EventProducer
 from transport.topics import Topics
 
 HANG_GUARD_S = 240.0  # only a guard against a hung pipeline: no test asserts on durations
@@ -87,7 +89,14 @@ async def produce_events(
     """``events`` on the events topic: in batch records as `nhi ingest` sends them, or
     (``batched=False``) one native event per record, keyed by NHI, as any producer may."""
     if batched:
-        return await produce_batches(bootstrap, topics, events, batch_events=batch_events)
+        producer = EventProducer(bootstrap, topics, compression="lz4", batch_events=batch_events)
+        await producer.start()
+        try:
+            for e in events:
+                await producer.send_event(e)
+        finally:
+            await producer.stop()
+        return producer.sent
     records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = [
         (topics.events, event_key(e), encode_event(e), None) for e in events
     ]
@@ -98,6 +107,28 @@ async def produce_events(
 async def topic_findings(bootstrap: str, topics: Topics) -> list[Finding]:
     msgs = (await read_topics(bootstrap, [topics.findings]))[topics.findings]
     return [decode_finding(m.value or b"") for m in sorted(msgs, key=lambda m: (m.partition, m.offset))]
+
+
+async def caught_up(bootstrap: str, group: str, names: list[str]) -> bool:
+    """True when ``group`` has committed every partition of ``names`` up to its end offset."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+        tps = []
+        for name in names:
+            parts = consumer.partitions_for_topic(name)
+            if not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(name) or set()
+            tps += [TopicPartition(name, p) for p in parts]
+        ends = await consumer.end_offsets(tps)
+        return all(committed.get(tp, 0) >= end for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
 
 
 async def pipeline_done(bootstrap: str, topics: Topics, worker_group: str, sink_group: str | None) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ async def produce_single(bootstrap: str, topic: str, events: Sequence[Event]) ->
 
 
 async def produce_batches(
-    bootstrap: str, topics: Topics, events: Iterable[Event], *, batch_events: int = 1000, linger_ms: int = 50
+    bootstrap: str, topics: Topics, events: Sequence[Event], *, batch_events: int = 1000, linger_ms: int = 50
 ) -> int:
     """``events`` in batch records, exactly as `nhi ingest` sends them; returns events acknowledged."""
     producer = EventProducer(bootstrap, topics, batch_events=batch_events, linger_ms=linger_ms)
